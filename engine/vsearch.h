@@ -1,0 +1,385 @@
+/*
+ * vsearch.h: the embeddable C API of vsearch, and its manual.
+ *
+ * vsearch stores points (an external id, a float32 vector and a msgpack
+ * payload) in collections inside a database.  A database is a directory
+ * holding one LMDB environment (the source of truth) and, in later versions,
+ * snapshot files of the derived indexes.  This header is the only one an
+ * embedding program includes; nothing here requires reading the .c files.
+ *
+ * CONVENTIONS
+ *
+ *  - Every fallible call returns int: VS_OK (0) or a negative VS_E* status.
+ *    vs_strerror() and vs_err_name() turn any status into a static string.
+ *  - Calls with rich failure modes take an optional `vs_error *err`.  When
+ *    it is not NULL and the call fails, err->code is set to the status and
+ *    err->message to a sentence naming what was wrong ("point 3: vector has
+ *    12 components, the collection has dim 16").  The first error wins: a
+ *    vs_error already holding an error is not overwritten, so one vs_error
+ *    can follow a sequence of calls.  Initialise it with VS_ERROR_INIT or
+ *    vs_error_clear().  There is no thread-local "last error".
+ *  - A call that fails changes nothing: writes are all or nothing.
+ *  - Strings passed in are NUL-terminated UTF-8 unless a length is given;
+ *    they are copied when needed and may be freed when the call returns.
+ *  - Anything vsearch allocates for the caller is released with vs_free().
+ *    Destructors and vs_free() accept NULL.
+ *  - Out of memory is returned as VS_ENOMEM; the library never aborts.
+ *
+ * THREADS
+ *
+ *  A vs_db handle may be shared by any number of threads: every call on it
+ *  is thread-safe.  Writes (create, drop, upsert, delete) are serialised, as
+ *  LMDB allows one writer at a time; reads run concurrently with each other
+ *  and with the writer.  Several processes may open the same directory
+ *  (LMDB's multi-process locking); writes are serialised across them too.
+ *  Do not open the same directory twice in one process: LMDB forbids it.
+ *
+ * DURABILITY
+ *
+ *  A write call that returned VS_OK has been committed and fsync'ed to disk
+ *  (unless the database was opened with VS_OPEN_NOSYNC): it survives a
+ *  crash of the process or the machine.  A write that did not return VS_OK
+ *  left no trace.  The LMDB map grows on demand: a write never fails with
+ *  "map full" while the disk has room.
+ */
+#ifndef VSEARCH_H
+#define VSEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VS_VERSION_MAJOR 0
+#define VS_VERSION_MINOR 1
+#define VS_VERSION_PATCH 0
+#define VS_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------------------
+ * Status codes
+ *
+ * One table generates the enum, vs_strerror(), vs_err_name() and the error
+ * code a server puts on the wire (vs_err_wire()).  Columns: the suffix of the
+ * VS_E name, its value, the wire code (DESIGN.md section 5), the message.
+ * ------------------------------------------------------------------------- */
+#define VS_STATUS_MAP(XX)                                                                          \
+  XX(OK, 0, "ok", "success")                                                                       \
+  XX(EINVAL, -1, "bad_request", "invalid argument")                                                \
+  XX(ENOTFOUND, -2, "not_found", "no such collection")                                             \
+  XX(EEXIST, -3, "already_exists", "collection already exists")                                    \
+  XX(EDIM, -4, "dim_mismatch", "vector dimension does not match the collection")                   \
+  XX(ETOOLARGE, -5, "too_large", "request exceeds a limit")                                        \
+  XX(EAUTH, -6, "unauthenticated", "authentication required")                                      \
+  XX(EMETHOD, -7, "unknown_method", "unknown method")                                              \
+  XX(EOVERLOAD, -8, "overloaded", "server overloaded")                                             \
+  XX(EINTERNAL, -9, "internal", "internal error")                                                  \
+  XX(ENOMEM, -10, "internal", "out of memory")                                                     \
+  XX(EIO, -11, "internal", "input/output error")                                                   \
+  XX(ENOSPC, -12, "internal", "no space left on device")                                           \
+  XX(ECORRUPT, -13, "internal", "database is corrupted")                                           \
+  XX(EVERSION, -14, "internal", "database format version not supported")                           \
+  XX(EBUSY, -15, "internal", "database is locked or busy")                                         \
+  XX(EACCES, -16, "internal", "permission denied")
+
+typedef enum vs_status {
+#define VS_XX_ENUM(name, value, wire, msg) VS_##name = value,
+  VS_STATUS_MAP(VS_XX_ENUM)
+#undef VS_XX_ENUM
+} vs_status;
+
+/* Return a static description of status `rc` ("unknown status" for values
+ * outside the table).  Thread-safe. */
+const char *vs_strerror(int rc);
+
+/* Return the static name of status `rc`, e.g. "VS_EDIM".  Thread-safe. */
+const char *vs_err_name(int rc);
+
+/* Return the wire error code of status `rc` (e.g. "dim_mismatch"); statuses
+ * that have no wire code of their own map to "internal".  Thread-safe. */
+const char *vs_err_wire(int rc);
+
+/* A caller-owned error report.  `code` is VS_OK while no error happened. */
+#define VS_ERROR_MESSAGE_MAX 256
+typedef struct vs_error {
+  int code;
+  char message[VS_ERROR_MESSAGE_MAX];
+} vs_error;
+
+#define VS_ERROR_INIT                                                                              \
+  {                                                                                                \
+    0, {                                                                                           \
+      0                                                                                            \
+    }                                                                                              \
+  }
+
+/* Reset `err` to "no error".  Accepts NULL. */
+void vs_error_clear(vs_error *err);
+
+/* ---------------------------------------------------------------------------
+ * Memory
+ * ------------------------------------------------------------------------- */
+
+/* The allocator vsearch uses for everything it allocates itself (LMDB,
+ * FAISS and the C library allocate on their own).  `ctx` is passed back. */
+typedef struct vs_allocator {
+  void *(*malloc_fn)(void *ctx, size_t size);
+  void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
+  void (*free_fn)(void *ctx, void *ptr);
+  void *ctx;
+} vs_allocator;
+
+/* Replace the allocator; NULL restores malloc/realloc/free.  Call it before
+ * any other vsearch call and never while a handle is open or memory returned
+ * by vsearch is still held: memory must be freed by the allocator that made
+ * it.  Not thread-safe.  Tests use it to inject allocation failures. */
+void vs_set_allocator(const vs_allocator *a);
+
+/* Release memory that vsearch allocated for the caller.  Accepts NULL. */
+void vs_free(void *ptr);
+
+/* ---------------------------------------------------------------------------
+ * Database
+ * ------------------------------------------------------------------------- */
+
+typedef struct vs_db vs_db;
+
+/* Flags for vs_open_options.flags. */
+enum {
+  /* Create the directory (one level) if it does not exist. */
+  VS_OPEN_CREATE = 1u << 0,
+  /* Do not fsync at commit.  Faster; a crash of the machine (not of the
+   * process) may lose the last acknowledged writes, never corrupt data. */
+  VS_OPEN_NOSYNC = 1u << 1,
+  /* Open read-only: every write call fails with VS_EACCES. */
+  VS_OPEN_READONLY = 1u << 2,
+};
+
+typedef struct vs_open_options {
+  unsigned flags;       /* VS_OPEN_* */
+  size_t map_size;      /* initial LMDB map size in bytes; 0 = 256 MiB.  The map
+                           grows on demand, so this only sets where it starts. */
+  unsigned max_readers; /* concurrent read transactions; 0 = 256 */
+} vs_open_options;
+
+/* Open (and with VS_OPEN_CREATE, create) the database in directory `dir`.
+ *
+ * `opts` may be NULL for defaults (which do NOT include VS_OPEN_CREATE).  On
+ * success *out receives a handle to release with vs_db_close().  At open,
+ * slots of reader processes that died are cleared (mdb_reader_check), and
+ * the on-disk format version is checked.
+ *
+ * Returns VS_OK; VS_EINVAL (NULL or empty dir, bad options); VS_ENOTFOUND
+ * (no directory and no VS_OPEN_CREATE); VS_EACCES; VS_EBUSY (the directory
+ * is already open in this process); VS_EVERSION (written by a newer or
+ * unknown format); VS_ECORRUPT; VS_ENOMEM; VS_EIO.  Thread-safe. */
+int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_error *err);
+
+/* Close the database.  Every call on `db` must have returned first.
+ * Accepts NULL. */
+void vs_db_close(vs_db *db);
+
+/* ---------------------------------------------------------------------------
+ * Collections
+ * ------------------------------------------------------------------------- */
+
+typedef enum vs_metric {
+  VS_METRIC_L2 = 0,     /* squared Euclidean distance; lower is better */
+  VS_METRIC_IP = 1,     /* inner product; higher is better */
+  VS_METRIC_COSINE = 2, /* cosine similarity; higher is better */
+} vs_metric;
+
+/* Parse "l2", "ip" or "cosine"; VS_EINVAL otherwise. */
+int vs_metric_parse(const char *s, vs_metric *out);
+/* "l2", "ip", "cosine", or "?" for an unknown value. */
+const char *vs_metric_name(vs_metric m);
+
+#define VS_NAME_MAX 64            /* collection names: [A-Za-z0-9_-]{1,64} */
+#define VS_DIM_MAX 32768          /* dim: 0 (text only) or 1..VS_DIM_MAX */
+#define VS_INDEX_SPEC_MAX 127     /* bytes of an index spec */
+#define VS_TEXT_FIELDS_MAX 16     /* text fields per collection */
+#define VS_FIELD_NAME_MAX 255     /* bytes of a payload field name */
+#define VS_LANGUAGE_MAX 31        /* bytes of a language name */
+#define VS_ID_MAX 256             /* bytes of a string id */
+#define VS_INT_ID_MAX INT64_MAX   /* integer ids are 0..2^63-1 */
+#define VS_PAYLOAD_MAX (1u << 20) /* bytes of one point's payload */
+#define VS_PAYLOAD_DEPTH 2        /* a map of scalars and arrays of scalars */
+
+/* What a collection is created with.  Strings are caller-owned; they are
+ * copied by vs_collection_create(). */
+typedef struct vs_collection_config {
+  const char *name; /* [A-Za-z0-9_-]{1,64} */
+  uint32_t dim;     /* 0 for a text-only collection, else 1..VS_DIM_MAX */
+  vs_metric metric;
+  /* A FAISS index factory string: "Flat", "HNSW32", "HNSW32,SQ8",
+   * "IVF1024,Flat", "IVF1024,PQ16", ...  NULL means "HNSW32" (or "" when
+   * dim is 0).  It is checked by building an empty FAISS index from it. */
+  const char *index;
+  const char *const *text_fields; /* payload fields indexed as text */
+  size_t n_text_fields;           /* 0..VS_TEXT_FIELDS_MAX */
+  /* A Snowball stemmer name ("english", "porter", "french", ...) or "none";
+   * NULL means "english". */
+  const char *language;
+  /* BM25 parameters; both 0 (as in a zeroed struct) mean Lucene's defaults
+   * k1 = 1.2, b = 0.75.  k1 must be finite and 0 <= k1 <= 100, 0 <= b <= 1. */
+  double bm25_k1;
+  double bm25_b;
+} vs_collection_config;
+
+/* A collection as stored.  Returned by vs_collection_describe() and
+ * vs_collection_list() in one allocation (strings included), freed with one
+ * vs_free(). */
+typedef struct vs_collection_info {
+  char name[VS_NAME_MAX + 1];
+  uint32_t dim;
+  vs_metric metric;
+  char index[VS_INDEX_SPEC_MAX + 1];
+  char language[VS_LANGUAGE_MAX + 1];
+  double bm25_k1;
+  double bm25_b;
+  size_t n_text_fields;
+  const char **text_fields; /* n_text_fields strings, in the same allocation */
+  uint64_t count;           /* live points */
+  uint64_t created_at;      /* seconds since the Unix epoch */
+} vs_collection_info;
+
+/* Create a collection.
+ *
+ * Returns VS_OK; VS_EINVAL (bad name, dim, metric, index spec, language,
+ * text field or BM25 parameter, with err saying which); VS_EEXIST (a
+ * collection of that name exists); VS_EACCES (read-only); VS_ENOMEM;
+ * VS_EIO; VS_ENOSPC.  Thread-safe; serialised with other writes. */
+int vs_collection_create(vs_db *db, const vs_collection_config *cfg, vs_error *err);
+
+/* Drop a collection and every point in it.  The space is reused by later
+ * writes.  Returns VS_OK; VS_EINVAL; VS_ENOTFOUND; VS_EACCES; VS_EIO.
+ * Thread-safe. */
+int vs_collection_drop(vs_db *db, const char *name, vs_error *err);
+
+/* Describe one collection.  On success *out is one allocation to release
+ * with vs_free().  Returns VS_OK; VS_EINVAL; VS_ENOTFOUND; VS_ENOMEM;
+ * VS_ECORRUPT.  Thread-safe. */
+int vs_collection_describe(vs_db *db, const char *name, vs_collection_info **out, vs_error *err);
+
+/* List every collection, sorted by name.  On success *out is an array of *n
+ * descriptions in one allocation (NULL when *n is 0) to release with one
+ * vs_free().  Returns VS_OK; VS_ENOMEM; VS_ECORRUPT.  Thread-safe. */
+int vs_collection_list(vs_db *db, vs_collection_info **out, size_t *n, vs_error *err);
+
+/* ---------------------------------------------------------------------------
+ * Points
+ * ------------------------------------------------------------------------- */
+
+typedef enum vs_id_kind {
+  VS_ID_INT = 1, /* an unsigned integer below 2^63 */
+  VS_ID_STR = 2, /* 1..VS_ID_MAX bytes of valid UTF-8 */
+} vs_id_kind;
+
+/* An external point id.  "5" (VS_ID_STR) and 5 (VS_ID_INT) are different
+ * ids.  `str` is not NUL-terminated necessarily: `len` bytes are used. */
+typedef struct vs_id {
+  vs_id_kind kind;
+  uint64_t num;    /* when kind == VS_ID_INT */
+  const char *str; /* when kind == VS_ID_STR */
+  size_t len;
+} vs_id;
+
+/* Convenience constructors. */
+vs_id vs_id_int(uint64_t num);
+vs_id vs_id_str(const char *nul_terminated);
+
+/* A point to upsert.  Everything is caller-owned and copied. */
+typedef struct vs_point {
+  vs_id id;
+  const float *vector; /* `dim` finite floats; NULL when the collection's dim is 0 */
+  size_t dim;          /* must equal the collection's dim */
+  /* A msgpack map whose keys are strings (1..VS_FIELD_NAME_MAX bytes of
+   * UTF-8) and whose values are strings (UTF-8), integers, finite floats,
+   * booleans, or arrays of those (no nil, no nested maps or arrays).  At most
+   * VS_PAYLOAD_MAX bytes.  NULL/0 means an empty payload. */
+  const void *payload;
+  size_t payload_len;
+} vs_point;
+
+/* Insert or replace `n` points in collection `name`, all or nothing.
+ *
+ * Every point is validated before anything is written: the id, the vector
+ * (length equal to the collection's dim, every component finite) and the
+ * payload.  A point whose id exists replaces it (vector and payload).  When
+ * the same id appears more than once in one batch, the last occurrence wins,
+ * as if the points had been upserted one after another (Elasticsearch's bulk
+ * and Qdrant's upsert do the same).  On VS_OK the batch is durable (see
+ * DURABILITY).  n == 0 is a no-op returning VS_OK.
+ *
+ * Returns VS_OK; VS_EINVAL (bad id, NaN or infinite component, bad payload;
+ * err names the point's index); VS_EDIM (wrong vector length); VS_ENOTFOUND
+ * (no such collection); VS_ETOOLARGE (payload over VS_PAYLOAD_MAX);
+ * VS_EACCES; VS_ENOMEM; VS_EIO; VS_ENOSPC.  Thread-safe. */
+int vs_upsert(vs_db *db, const char *name, const vs_point *points, size_t n, vs_error *err);
+
+/* Delete the points with the given ids, all or nothing.  Ids that do not
+ * exist are ignored; *deleted (may be NULL) receives how many points were
+ * deleted.  Returns VS_OK; VS_EINVAL (a malformed id); VS_ENOTFOUND (no such
+ * collection); VS_EACCES; VS_EIO.  Thread-safe. */
+int vs_delete(vs_db *db, const char *name, const vs_id *ids, size_t n, size_t *deleted,
+              vs_error *err);
+
+/* Flags for vs_get(). */
+enum {
+  VS_GET_VECTOR = 1u << 0,  /* return the vector */
+  VS_GET_PAYLOAD = 1u << 1, /* return the payload */
+};
+
+/* One result of vs_get(): `found` is 0 when no point has that id. */
+typedef struct vs_record {
+  vs_id id; /* as asked; str points into the same allocation */
+  int found;
+  uint32_t dim;           /* components in `vector` (0 unless VS_GET_VECTOR) */
+  const float *vector;    /* NULL unless VS_GET_VECTOR and found */
+  const uint8_t *payload; /* msgpack map, NULL unless VS_GET_PAYLOAD and found */
+  size_t payload_len;
+} vs_record;
+
+/* Look up `n` ids.  On success *out is an array of n records, in the order
+ * of `ids`, in one allocation released with one vs_free().  Returns VS_OK;
+ * VS_EINVAL; VS_ENOTFOUND (no such collection); VS_ENOMEM.  Thread-safe. */
+int vs_get(vs_db *db, const char *name, const vs_id *ids, size_t n, unsigned flags, vs_record **out,
+           vs_error *err);
+
+/* Count the live points of a collection.  Returns VS_OK; VS_EINVAL;
+ * VS_ENOTFOUND.  Thread-safe. */
+int vs_count(vs_db *db, const char *name, uint64_t *out, vs_error *err);
+
+/* ---------------------------------------------------------------------------
+ * Change log
+ *
+ * Every write appends entries to the collection's change log, in commit
+ * order: derived indexes (FAISS, BM25) remember the last sequence number
+ * they cover and replay what came after it.  Each point version has an
+ * internal id (`pid`) that is never reused: replacing a point gives the new
+ * version a new pid and deletes the old one.
+ * ------------------------------------------------------------------------- */
+
+typedef enum vs_change_op {
+  VS_CHANGE_UPSERT = 1, /* pid now holds a live point */
+  VS_CHANGE_DELETE = 2, /* pid was deleted (or replaced by a newer pid) */
+} vs_change_op;
+
+typedef struct vs_change {
+  uint64_t seq; /* 1, 2, 3, ... in commit order */
+  vs_change_op op;
+  uint64_t pid;
+} vs_change;
+
+/* Read up to `cap` changes with seq > `after` into caller-owned `out`;
+ * *n receives how many were read (0 at the end of the log).  Returns VS_OK;
+ * VS_EINVAL; VS_ENOTFOUND; VS_ECORRUPT.  Thread-safe. */
+int vs_changes(vs_db *db, const char *name, uint64_t after, vs_change *out, size_t cap, size_t *n,
+               vs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VSEARCH_H */
