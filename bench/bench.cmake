@@ -2,3 +2,14 @@
 add_executable(bench_upsert bench/bench_upsert.c)
 target_compile_options(bench_upsert PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_upsert PRIVATE vsearch)
+
+# hnswlib (Debian's header-only libhnswlib-dev), the HNSW peer of `vsearch bench ann`.  A
+# library of its own so that it gets the C++ warning set (vsearch_cli's options are C's),
+# with the same build type, hence the same optimisation flags, as everything else.
+find_path(HNSWLIB_INCLUDE_DIR hnswlib/hnswlib.h REQUIRED)
+add_library(vs_hnswlib_peer STATIC bench/hnswlib_peer.cpp)
+target_include_directories(vs_hnswlib_peer PRIVATE "${CMAKE_SOURCE_DIR}")
+target_include_directories(vs_hnswlib_peer SYSTEM PRIVATE "${HNSWLIB_INCLUDE_DIR}")
+target_compile_options(vs_hnswlib_peer PRIVATE ${VS_CXX_WARNINGS})
+target_link_libraries(vs_hnswlib_peer PUBLIC Threads::Threads stdc++)
+target_link_libraries(vsearch_cli PRIVATE vs_hnswlib_peer)

@@ -120,7 +120,7 @@ static int rm_tree(const char *dir) {
 }
 
 static int run_vsearch(bench *b, const char *dir, double *secs) {
-  vs_open_options o = {VS_OPEN_CREATE, b->map_size, 0};
+  vs_open_options o = {VS_OPEN_CREATE, b->map_size, 0, 0};
   vs_collection_config cfg = {.name = COLL, .dim = (uint32_t)b->dim, .index = "Flat"};
   vs_error err = VS_ERROR_INIT;
   vs_db *db = NULL;

@@ -20,6 +20,7 @@
 
 #include "engine/mpscan.h"
 #include "engine/storage.h"
+#include "engine/vindex.h"
 #include "index/spec.h"
 #include "text/language.h"
 
@@ -545,8 +546,14 @@ int vs_collection_create(vs_db *db, const vs_collection_config *cfg, vs_error *e
   return rc;
 }
 
+typedef struct drop_ctx {
+  char name[VS_NAME_MAX + 1];
+  uint32_t cid; /* set by drop_step: the dropped collection's id */
+} drop_ctx;
+
 static int drop_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
-  const char *name = ctx;
+  drop_ctx *dc = ctx;
+  const char *name = dc->name;
   MDB_val k = {strlen(name), (void *)name}, v, sk;
   MDB_dbi dbi[VS__DBI_COUNT];
   char buf[32];
@@ -569,12 +576,17 @@ static int drop_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   state_key(d.cid, buf, sizeof(buf), &sk);
   if ((mrc = mdb_del(txn, db->meta, &sk, NULL)) && mrc != MDB_NOTFOUND)
     return vs__mdb_err(err, mrc, "delete the collection state");
+  sk.mv_size = (size_t)snprintf(buf, sizeof(buf), "index.%u", d.cid);
+  if ((mrc = mdb_del(txn, db->meta, &sk, NULL)) && mrc != MDB_NOTFOUND)
+    return vs__mdb_err(err, mrc, "delete the index manifest");
+  dc->cid = d.cid;
   if ((mrc = mdb_del(txn, db->catalog, &k, NULL)))
     return vs__mdb_err(err, mrc, "delete the collection record");
   return VS_OK;
 }
 
 int vs_collection_drop(vs_db *db, const char *name, vs_error *err) {
+  drop_ctx ctx;
   int rc;
 
   if (db == NULL)
@@ -582,12 +594,41 @@ int vs_collection_drop(vs_db *db, const char *name, vs_error *err) {
   rc = vs__name_check(name, err);
   if (rc)
     return rc;
+  strcpy(ctx.name, name);
   /* Exclusive: mdb_drop closes handles that concurrent readers of this
    * process might otherwise still be using. */
   pthread_mutex_lock(&db->coll_lock);
-  rc = vs__write(db, drop_step, (void *)name, VS__WRITE_EXCLUSIVE, err);
+  rc = vs__write(db, drop_step, &ctx, VS__WRITE_EXCLUSIVE, err);
   pthread_mutex_unlock(&db->coll_lock);
+  if (rc == VS_OK)
+    vs__vindex_drop(db, ctx.cid);
   return rc;
+}
+
+/* Change the index spec in the collection record (vs_collection_rebuild). */
+int vs__coll_set_spec(vs_db *db, MDB_txn *txn, const char *name, const char *spec, vs_error *err) {
+  MDB_val k = {strlen(name), (void *)name}, v;
+  msgpack_sbuffer sb;
+  desc d;
+  int mrc, rc;
+
+  mrc = mdb_get(txn, db->catalog, &k, &v);
+  if (mrc)
+    return mrc == MDB_NOTFOUND ? vs__err(err, VS_ENOTFOUND, "no collection named '%s'", name)
+                               : vs__mdb_err(err, mrc, "read the catalog");
+  rc = record_decode(&v, &d, err);
+  if (rc)
+    return rc;
+  snprintf(d.index, sizeof(d.index), "%s", spec);
+  if (record_encode(&d, &sb)) {
+    msgpack_sbuffer_destroy(&sb);
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  }
+  v.mv_size = sb.size;
+  v.mv_data = sb.data;
+  mrc = mdb_put(txn, db->catalog, &k, &v, 0);
+  msgpack_sbuffer_destroy(&sb);
+  return mrc ? vs__mdb_err(err, mrc, "write the collection record") : VS_OK;
 }
 
 /* ---- describe and list --------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "engine/storage.h"
+#include "engine/vindex.h"
 
 #define DEFAULT_MAP_SIZE ((size_t)256 << 20)
 #define DEFAULT_MAX_READERS 256u
@@ -241,7 +242,7 @@ static int prepare_dir(const char *dir, unsigned flags, struct stat *st, vs_erro
 }
 
 int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_error *err) {
-  vs_open_options o = {0, 0, 0};
+  vs_open_options o = {0, 0, 0, 0};
   unsigned eflags = MDB_NOTLS;
   struct stat st;
   vs_db *db;
@@ -267,6 +268,7 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
     goto fail;
   }
   db->flags = o.flags;
+  db->seal_threshold = o.seal_threshold ? o.seal_threshold : 20000;
   db->dir = vs__strdup(dir);
   if (db->dir == NULL) {
     rc = vs__err(err, VS_ENOMEM, "out of memory");
@@ -290,11 +292,15 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
     rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
     goto fail_wlock;
   }
+  if (pthread_mutex_init(&db->vindex_lock, NULL)) {
+    rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
+    goto fail_clock;
+  }
 
   mrc = mdb_env_create(&db->env);
   if (mrc) {
     rc = vs__mdb_err(err, mrc, "create the LMDB environment");
-    goto fail_clock;
+    goto fail_vlock;
   }
   if (o.flags & VS_OPEN_NOSYNC)
     eflags |= MDB_NOSYNC;
@@ -327,6 +333,8 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
 
 fail_env:
   mdb_env_close(db->env);
+fail_vlock:
+  pthread_mutex_destroy(&db->vindex_lock);
 fail_clock:
   pthread_mutex_destroy(&db->coll_lock);
 fail_wlock:
@@ -346,6 +354,8 @@ fail:
 void vs_db_close(vs_db *db) {
   if (db == NULL)
     return;
+  vs__vindex_close(db); /* stops the background thread first */
+  pthread_mutex_destroy(&db->vindex_lock);
   vs__colls_free(db);
   mdb_env_close(db->env);
   pthread_mutex_destroy(&db->coll_lock);

@@ -119,6 +119,13 @@ static int upsert_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
     rc = vs__vector_check(u->points[i].vector, u->points[i].dim, c->dim, i, err);
     if (rc)
       return rc;
+    if (c->metric == VS_METRIC_COSINE && c->dim) {
+      int zero = 1;
+      for (uint32_t j = 0; j < c->dim && zero; j++)
+        zero = u->points[i].vector[j] == 0.0f;
+      if (zero)
+        return vs__err(err, VS_EINVAL, "point %zu: a zero vector has no cosine similarity", i);
+    }
   }
   rc = vs__state_get(db, txn, c->cid, &st, err);
   if (rc)
@@ -357,6 +364,23 @@ int vs_get(vs_db *db, const char *name, const vs_id *ids, size_t n, unsigned fla
   else
     vs__free(g.out);
   return rc;
+}
+
+int vs__vector_get(MDB_txn *txn, const vs__coll *c, uint64_t pid, const float **x, vs_error *err) {
+  MDB_val k = {sizeof(pid), &pid}, v;
+  int mrc = mdb_get(txn, c->dbi[VS__DBI_VEC], &k, &v);
+
+  if (mrc == MDB_NOTFOUND)
+    return VS_ENOTFOUND;
+  if (mrc)
+    return vs__mdb_err(err, mrc, "read a vector");
+  /* storage.h: values of this table are 4-byte aligned by construction; a
+   * map that breaks that was not written by vsearch. */
+  if (v.mv_size != (size_t)c->dim * sizeof(float) || ((uintptr_t)v.mv_data & 3))
+    return vs__err(err, VS_ECORRUPT, "stored vector of pid %llu is malformed",
+                   (unsigned long long)pid);
+  *x = v.mv_data;
+  return VS_OK;
 }
 
 /* ---- count and the change log ------------------------------------------------------------- */

@@ -19,6 +19,14 @@
  *                                 collection <cid>, updated by every write.
  *   catalog  key <name>        -> the collection record (below).
  *
+ *            key "index.<cid>" -> the vector index manifest of collection <cid>
+ *                                 (engine/vindex.c): u8 version (1), u64 generation,
+ *                                 u64 seq (every upsert up to it is in a segment),
+ *                                 u32 segment count, then per segment: u16 name
+ *                                 length, the file name (in DIR/segments/), u32
+ *                                 tombstone length, a portable roaring bitmap of
+ *                                 the segment's deleted internal ids.
+ *
  * Collection ids (cid) are never reused, so a collection dropped and created
  * again under the same name never sees the old one's data or handles.  Each
  * collection has four named DBIs of its own, named "c<cid>.<kind>":
@@ -115,6 +123,9 @@ struct vs_db {
   pthread_mutex_t coll_lock;  /* colls list and every mdb_dbi_open call */
   vs__coll *colls;            /* newest first; see vs__coll */
   void *registry_key;         /* this open directory, in the process registry */
+  unsigned seal_threshold;    /* vs_open_options.seal_threshold, defaulted */
+  struct vs__vindex *vindex;  /* vector indexes, made at the first search (vindex.c) */
+  pthread_mutex_t vindex_lock;
 };
 
 /* Memory (engine/alloc.c). */
@@ -169,10 +180,16 @@ int vs__write(vs_db *db, vs__write_fn fn, void *ctx, unsigned flags, vs_error *e
 typedef int (*vs__coll_fn)(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err);
 int vs__coll_read(vs_db *db, const char *name, vs__coll_fn fn, void *ctx, vs_error *err);
 int vs__coll_write(vs_db *db, const char *name, vs__coll_fn fn, void *ctx, vs_error *err);
+/* Change the index spec in a collection record (vs_collection_rebuild). */
+int vs__coll_set_spec(vs_db *db, MDB_txn *txn, const char *name, const char *spec, vs_error *err);
 /* Read and write a collection's state record ("state.<cid>" in meta). */
 int vs__state_get(vs_db *db, MDB_txn *txn, uint32_t cid, vs__state *st, vs_error *err);
 int vs__state_put(vs_db *db, MDB_txn *txn, uint32_t cid, const vs__state *st, vs_error *err);
 void vs__colls_free(vs_db *db);
+
+/* The stored vector of pid, read in place (valid until txn ends): VS_OK,
+ * VS_ENOTFOUND (no such pid in this snapshot) or VS_ECORRUPT. */
+int vs__vector_get(MDB_txn *txn, const vs__coll *c, uint64_t pid, const float **x, vs_error *err);
 
 /* Validation (engine/validate.c). */
 int vs__name_check(const char *name, vs_error *err);

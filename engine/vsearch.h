@@ -161,6 +161,9 @@ typedef struct vs_open_options {
   size_t map_size;      /* initial LMDB map size in bytes; 0 = 256 MiB.  The map
                            grows on demand, so this only sets where it starts. */
   unsigned max_readers; /* concurrent read transactions; 0 = 256 */
+  /* Fresh points (searched exactly) that make the background thread seal
+   * them into a FAISS segment; 0 = 20000.  See "Vector search" below. */
+  unsigned seal_threshold;
 } vs_open_options;
 
 /* Open (and with VS_OPEN_CREATE, create) the database in directory `dir`.
@@ -350,6 +353,125 @@ int vs_get(vs_db *db, const char *name, const vs_id *ids, size_t n, unsigned fla
 /* Count the live points of a collection.  Returns VS_OK; VS_EINVAL;
  * VS_ENOTFOUND.  Thread-safe. */
 int vs_count(vs_db *db, const char *name, uint64_t *out, vs_error *err);
+
+/* ---------------------------------------------------------------------------
+ * Vector search
+ *
+ * Each collection's vectors are indexed in SEGMENTS: immutable FAISS indexes
+ * built from the collection's index spec, plus a FRESH segment holding the
+ * newest points, which is searched exactly.  A search first catches up with
+ * the change log (so every acknowledged write, from any thread or process,
+ * is visible), then searches every segment and the fresh points, and merges.
+ * When the fresh segment reaches vs_open_options.seal_threshold points, a
+ * background thread builds a FAISS segment from it and persists it; deletes
+ * and replacements are tombstones, applied inside FAISS through an
+ * IDSelector.  vs_collection_rebuild() (and `vsearch build`) replaces all
+ * segments with one, trained on every stored vector.  Segment files live in
+ * DIR/segments/; the list of segments and the change-log position they cover
+ * are committed in LMDB, so a restart loads them and replays only the log
+ * after that position.
+ *
+ * Scores: l2 = squared Euclidean distance (ascending); ip = inner product
+ * and cosine = cosine similarity (descending).  Every returned score is
+ * computed exactly from the stored vector, whatever the index compressed.
+ * Ties are broken by the lower internal id (the older point version).
+ * Inner-product HNSW segments use the MIPS-to-L2 reduction (see
+ * index/segment.h); cosine collections index normalised vectors and refuse
+ * zero vectors.
+ * ------------------------------------------------------------------------- */
+
+/* A payload filter, Qdrant's shape (DESIGN.md section 4):
+ *   {"must": [C...], "should": [C...], "must_not": [C...]}
+ * with conditions {"key": F, "match": {"value": V}}, {"key": F, "match":
+ * {"any": [V...]}}, {"key": F, "range": {"gt"|"gte"|"lt"|"lte": N}},
+ * {"has_id": [ID...]} or a nested filter.  For an array field, a condition
+ * holds when any element matches; a missing field matches nothing.  Numbers
+ * compare by value (5 == 5.0); "5" and 5 differ.  engine/filter.h has the
+ * full rules.  A parsed filter is immutable and may be used by any number of
+ * threads at once. */
+typedef struct vs_filter vs_filter;
+
+/* Parse a filter from `len` bytes of JSON, or of one msgpack map (untrusted
+ * bytes: scanned before anything is allocated).  On success *out receives a
+ * filter to release with vs_filter_free().  Returns VS_OK; VS_EINVAL (with
+ * err naming the problem, e.g. "filter: must[2]: range needs at least one
+ * of gt, gte, lt, lte"); VS_ENOMEM.  Thread-safe. */
+int vs_filter_parse_json(const char *json, size_t len, vs_filter **out, vs_error *err);
+int vs_filter_parse_msgpack(const void *p, size_t len, vs_filter **out, vs_error *err);
+/* Release a filter.  Accepts NULL. */
+void vs_filter_free(vs_filter *f);
+
+/* Count the live points of `name` that pass `filter` (NULL: all of them,
+ * as vs_count).  Scans every payload.  Returns VS_OK; VS_EINVAL;
+ * VS_ENOTFOUND.  Thread-safe. */
+int vs_count_where(vs_db *db, const char *name, const vs_filter *filter, uint64_t *out,
+                   vs_error *err);
+
+#define VS_K_MAX 10000 /* k and candidate depths */
+#define VS_EF_MAX 100000
+
+typedef struct vs_search_params {
+  const float *vector;     /* the query, `dim` floats */
+  size_t dim;              /* must equal the collection's dim */
+  size_t k;                /* 1..VS_K_MAX */
+  int ef;                  /* HNSW efSearch, 0 = 64; at least k is used */
+  int nprobe;              /* IVF lists to visit, 0 = the index's default (1) */
+  int exact;               /* nonzero: scan every live point, ignore the index */
+  unsigned with;           /* VS_GET_VECTOR | VS_GET_PAYLOAD: what hits carry */
+  const vs_filter *filter; /* NULL, or only points passing it are returned */
+} vs_search_params;
+
+/* One search result.  Pointers point into the same allocation. */
+typedef struct vs_hit {
+  vs_id id;
+  float score;
+  uint32_t dim; /* components in vector (0 unless VS_GET_VECTOR) */
+  const float *vector;
+  const uint8_t *payload; /* msgpack map, NULL unless VS_GET_PAYLOAD and non-empty */
+  size_t payload_len;
+} vs_hit;
+
+/* How a search ran.  `plan` is one of "exact" (a scan of every stored
+ * vector, as asked), "index" (FAISS segments and fresh points),
+ * "filtered-scan" (a filter estimated to pass few points: every payload is
+ * checked and only the passing points are scored), "index-filtered" (the
+ * index with the filter applied inside FAISS through an IDSelector),
+ * "exact-fallback" (the index found fewer than k of the points that exist,
+ * as an HNSW walk may when most nodes are tombstoned or filtered out: the
+ * scan ran instead, so k results come back whenever k points pass) or
+ * "empty".  `selectivity` is the estimated fraction of points passing the
+ * filter (1 without one). */
+typedef struct vs_search_info {
+  char plan[16];
+  uint32_t segments;   /* FAISS segments searched */
+  uint64_t fresh;      /* fresh points scanned exactly */
+  uint64_t candidates; /* candidates re-scored from stored vectors */
+  double selectivity;
+} vs_search_info;
+
+/* Search collection `name` for the k points nearest to p->vector.
+ *
+ * On success *hits is an array of *n (<= k) hits, best first, in one
+ * allocation released with vs_free() (NULL when *n is 0); `info` (may be
+ * NULL) says how the search ran.  Returns VS_OK; VS_EINVAL (k = 0, a NaN or
+ * infinite component, a zero vector under cosine, negative ef or nprobe, a
+ * text-only collection); VS_EDIM; VS_ETOOLARGE (k over VS_K_MAX, ef over
+ * VS_EF_MAX); VS_ENOTFOUND; VS_ENOMEM; VS_EIO (a segment file could not be
+ * read).  Thread-safe. */
+int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **hits, size_t *n,
+              vs_search_info *info, vs_error *err);
+
+/* Rebuild the vector index of collection `name` from LMDB: one segment over
+ * every live point, IVF/PQ trained on the stored vectors, deleted points
+ * dropped; `index` (NULL = keep the current spec) may change the spec.  The
+ * new segment is switched in atomically; searches running meanwhile use the
+ * old ones.  Safe while other processes have the database open: they load
+ * the new segment at their next search.  `threads` bounds OpenMP (0 = all
+ * cores).  Returns VS_OK; VS_EINVAL (bad spec); VS_ENOTFOUND; VS_EBUSY (the
+ * index was changed by someone else meanwhile: run it again); VS_ENOMEM;
+ * VS_EIO.  Thread-safe. */
+int vs_collection_rebuild(vs_db *db, const char *name, const char *index, int threads,
+                          vs_error *err);
 
 /* ---------------------------------------------------------------------------
  * Change log

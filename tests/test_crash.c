@@ -59,7 +59,7 @@ static size_t batch_points(uint32_t b, vs_point *p, float (*v)[DIM]) {
 static void child(const char *dir, uint32_t start, int ack_fd) {
   vs_point p[BATCH + 1];
   float v[BATCH + 1][DIM];
-  vs_open_options o = {VS_OPEN_CREATE, 0, 0};
+  vs_open_options o = {VS_OPEN_CREATE, 0, 0, 0};
   vs_error err = VS_ERROR_INIT;
   vs_db *db;
 

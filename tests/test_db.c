@@ -54,7 +54,7 @@ static void c_free(void *ctx, void *ptr) {
 
 static void test_open_alloc_failures(void **state) {
   char *dir = tu_mkdtemp();
-  vs_open_options o = {VS_OPEN_CREATE, 0, 0};
+  vs_open_options o = {VS_OPEN_CREATE, 0, 0, 0};
   counting c = {0, 0, 0};
   vs_allocator a = {c_malloc, c_realloc, c_free, &c};
   int failures = 0, rc;
@@ -145,8 +145,8 @@ static void test_open_errors(void **state) {
   char *dir = tu_mkdtemp();
   char path[4200];
   vs_error err = VS_ERROR_INIT;
-  vs_open_options ro = {VS_OPEN_READONLY, 0, 0}, bad = {1u << 20, 0, 0},
-                  both = {VS_OPEN_CREATE | VS_OPEN_READONLY, 0, 0};
+  vs_open_options ro = {VS_OPEN_READONLY, 0, 0, 0}, bad = {1u << 20, 0, 0, 0},
+                  both = {VS_OPEN_CREATE | VS_OPEN_READONLY, 0, 0, 0};
   vs_db *db = NULL, *db2 = NULL;
   FILE *f;
 

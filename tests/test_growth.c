@@ -77,7 +77,7 @@ static void check_points(vs_db *db, uint64_t n) {
 
 static void test_tiny_map_grows(void **state) {
   char *dir = tu_mkdtemp();
-  vs_open_options o = {VS_OPEN_CREATE | VS_OPEN_NOSYNC, 64 << 10, 0};
+  vs_open_options o = {VS_OPEN_CREATE | VS_OPEN_NOSYNC, 64 << 10, 0, 0};
   vs_error err = VS_ERROR_INIT;
   vs_db *db;
 
@@ -99,7 +99,7 @@ static void test_tiny_map_grows(void **state) {
 
 static void test_grown_by_another_process(void **state) {
   char *dir = tu_mkdtemp();
-  vs_open_options o = {VS_OPEN_CREATE | VS_OPEN_NOSYNC, 64 << 10, 0};
+  vs_open_options o = {VS_OPEN_CREATE | VS_OPEN_NOSYNC, 64 << 10, 0, 0};
   vs_error err = VS_ERROR_INIT;
   vs_db *db;
   pid_t pid;
@@ -130,7 +130,7 @@ static void test_grown_by_another_process(void **state) {
 
 /* The helper process of test_grown_by_another_process. */
 static int grow_main(const char *dir) {
-  vs_open_options o = {VS_OPEN_NOSYNC, 64 << 10, 0};
+  vs_open_options o = {VS_OPEN_NOSYNC, 64 << 10, 0, 0};
   vs_error err = VS_ERROR_INIT;
   vs_db *db;
 

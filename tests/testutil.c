@@ -31,7 +31,7 @@ void tu_rmdir(const char *dir) {
 }
 
 vs_db *tu_open(const char *dir, unsigned flags) {
-  vs_open_options o = {flags | VS_OPEN_CREATE, 0, 0};
+  vs_open_options o = {flags | VS_OPEN_CREATE, 0, 0, 0};
   vs_error err = VS_ERROR_INIT;
   vs_db *db = NULL;
 

@@ -2,16 +2,22 @@
  * vsearch.c: the `vsearch` command line.
  *
  * Subcommands so far: demo (the end-to-end tour `make run` shows), create,
- * drop and stats.  serve, import, build, query and bench arrive with the
+ * drop, stats and import.  serve, build, query and bench arrive with the
  * issues that build them (see DESIGN.md section 7 for the whole surface).
  * Errors go to stderr with a non-zero exit status; only this file exits.
  */
+#include <errno.h>
 #include <msgpack.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "engine/vsearch.h"
+#include "tools/commands.h"
+#include "tools/datasets.h"
 
 static void usage(FILE *f) {
   fprintf(
@@ -21,6 +27,17 @@ static void usage(FILE *f) {
       "  vsearch create DIR NAME --dim D [--metric l2|ip|cosine] [--index SPEC]\n"
       "                 [--text-fields a,b] [--language L] [--bm25-k1 X] [--bm25-b X]\n"
       "  vsearch drop DIR NAME\n"
+      "  vsearch import DIR NAME FILE [--format fvecs|bvecs|ivecs|idx|jsonl] [--batch N]\n"
+      "                 [--first-id N] [--no-sync]\n"
+      "                                     upsert a file into an existing collection; in\n"
+      "                                     vector files row i gets the id first-id + i\n"
+      "  vsearch build DIR NAME [--index SPEC] [--threads N]\n"
+      "                                     rebuild the vector index from the stored points\n"
+      "  vsearch query DIR NAME (--vector-file F [--rows A:B] [--format FMT] | --vector X,Y,..)\n"
+      "                 [--k K] [--ef N] [--nprobe N] [--exact] [--json] [--with-payload]\n"
+      "                 [--with-vector]\n"
+      "                                     k nearest points of each query vector; F is fvecs,\n"
+      "                                     bvecs, ivecs, idx or JSON lines of numbers\n"
       "  vsearch stats DIR                  list collections with their settings and counts\n"
       "  vsearch version\n");
 }
@@ -31,7 +48,7 @@ static int fail(const char *what, int rc, const vs_error *err) {
 }
 
 static int open_db(const char *dir, unsigned flags, vs_db **db) {
-  vs_open_options o = {flags, 0, 0};
+  vs_open_options o = {flags, 0, 0, 0};
   vs_error err = VS_ERROR_INIT;
   int rc = vs_db_open(dir, &o, db, &err);
 
@@ -176,6 +193,303 @@ static int cmd_drop(int argc, char **argv) {
   if (rc)
     return fail("drop", rc, &err);
   printf("dropped %s\n", argv[1]);
+  return 0;
+}
+
+/* ---- import ------------------------------------------------------------------------- */
+
+/*
+ * `vsearch import` streams a file into an existing collection in batches of
+ * --batch points, one vs_upsert (one transaction) per batch: memory stays at
+ * one batch whatever the file's size, and a failure leaves the batches
+ * before it committed.  Vector files are checked against the collection's
+ * dim before anything is written; a JSON line is checked as it is read.
+ * When vs_upsert refuses a batch, its "point K: ..." message is turned back
+ * into the row or line the point came from.
+ */
+
+typedef struct import_job {
+  const char *file, *name;
+  const char *format; /* NULL: by extension */
+  size_t batch;
+  uint64_t first_id;
+  uint32_t dim; /* the collection's */
+  /* progress, shown only when stderr is a terminal */
+  int tty, shown;
+  double start, last;
+  uint64_t done, total; /* total 0: unknown (JSON lines) */
+} import_job;
+
+static double now_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Redraw the progress line at most five times a second (always when final). */
+static void progress(import_job *j, int final) {
+  double t = now_s(), rate;
+
+  if (!j->tty || (!final && t - j->last < 0.2))
+    return;
+  j->last = t;
+  rate = t > j->start ? (double)j->done / (t - j->start) : 0;
+  if (j->total)
+    fprintf(stderr, "\rimported %llu / %llu points (%.0f/s)  ", (unsigned long long)j->done,
+            (unsigned long long)j->total, rate);
+  else
+    fprintf(stderr, "\rimported %llu points (%.0f/s)  ", (unsigned long long)j->done, rate);
+  j->shown = 1;
+  if (final)
+    fputc('\n', stderr);
+  fflush(stderr);
+}
+
+/* Report an error, ending the progress line first. */
+static void import_error(import_job *j, const char *fmt, ...) {
+  va_list ap;
+
+  if (j->shown) {
+    fputc('\n', stderr);
+    j->shown = 0;
+  }
+  fprintf(stderr, "vsearch: import: ");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  if (j->done)
+    fprintf(stderr, "vsearch: import: stopped; the %llu points imported before are kept\n",
+            (unsigned long long)j->done);
+}
+
+/* Upsert one batch; on failure name the row (lines == NULL: point k is row
+ * first_row + k) or the line the refused point came from. */
+static int import_batch(vs_db *db, import_job *j, const vs_point *pts, size_t n, size_t first_row,
+                        const size_t *lines) {
+  vs_error err = VS_ERROR_INIT;
+  size_t k;
+  int off = 0, rc = vs_upsert(db, j->name, pts, n, &err);
+
+  if (rc == VS_OK) {
+    j->done += n;
+    progress(j, 0);
+    return 0;
+  }
+  if (!err.code)
+    snprintf(err.message, sizeof(err.message), "%s", vs_strerror(rc));
+  if (sscanf(err.message, "point %zu: %n", &k, &off) == 1 && off > 0 && k < n) {
+    if (lines)
+      import_error(j, "%s: line %zu: %s", j->file, lines[k], err.message + off);
+    else
+      import_error(j, "%s: row %zu: %s", j->file, first_row + k, err.message + off);
+  } else if (lines) {
+    import_error(j, "%s: lines %zu..%zu: %s", j->file, lines[0], lines[n - 1], err.message);
+  } else {
+    import_error(j, "%s: rows %zu..%zu: %s", j->file, first_row, first_row + n - 1, err.message);
+  }
+  return 1;
+}
+
+static int import_vectors(vs_db *db, import_job *j) {
+  char msg[512];
+  vs_point *pts = NULL;
+  float *buf = NULL;
+  size_t dim, rows, got;
+  ds_reader *r;
+  int rc = 1;
+
+  if (ds_reader_open(j->file, j->format, &r, msg, sizeof(msg))) {
+    import_error(j, "%s", msg);
+    return 1;
+  }
+  dim = ds_reader_dim(r);
+  rows = ds_reader_rows(r);
+  if (dim != j->dim) {
+    import_error(j, "%s has vectors of dim %zu, collection '%s' has dim %u", j->file, dim, j->name,
+                 j->dim);
+    goto done;
+  }
+  if (rows && j->first_id > (uint64_t)VS_INT_ID_MAX - (rows - 1)) {
+    import_error(j, "%s has %zu rows: ids from --first-id %llu would pass 2^63-1", j->file, rows,
+                 (unsigned long long)j->first_id);
+    goto done;
+  }
+  j->total = rows;
+  buf = malloc(j->batch * dim * sizeof(float));
+  pts = malloc(j->batch * sizeof(vs_point));
+  if (buf == NULL || pts == NULL) {
+    import_error(j, "out of memory for a batch of %zu points", j->batch);
+    goto done;
+  }
+  for (;;) {
+    size_t row = ds_reader_pos(r);
+    if (ds_reader_read(r, buf, j->batch, &got, msg, sizeof(msg))) {
+      import_error(j, "%s", msg);
+      goto done;
+    }
+    if (got == 0)
+      break;
+    for (size_t i = 0; i < got; i++)
+      pts[i] = (vs_point){vs_id_int(j->first_id + row + i), buf + i * dim, dim, NULL, 0};
+    if (import_batch(db, j, pts, got, row, NULL))
+      goto done;
+  }
+  rc = 0;
+
+done:
+  free(pts);
+  free(buf);
+  ds_reader_close(r);
+  return rc;
+}
+
+static int import_jsonl(vs_db *db, import_job *j) {
+  ds_point *pts = calloc(j->batch, sizeof(ds_point));
+  vs_point *vps = calloc(j->batch, sizeof(vs_point));
+  size_t *lines = calloc(j->batch, sizeof(size_t));
+  size_t n = 0;
+  char msg[512];
+  ds_jsonl *r = NULL;
+  int rc = 1, more = 1;
+
+  if (pts == NULL || vps == NULL || lines == NULL) {
+    import_error(j, "out of memory for a batch of %zu points", j->batch);
+    goto done;
+  }
+  if (ds_jsonl_open(j->file, &r, msg, sizeof(msg))) {
+    import_error(j, "%s", msg);
+    goto done;
+  }
+  while (more) {
+    int drc = ds_jsonl_next(r, &pts[n], msg, sizeof(msg));
+    if (drc < 0) {
+      import_error(j, "%s", msg);
+      goto done;
+    }
+    if (drc == DS_OK) {
+      if (pts[n].point.dim != j->dim) {
+        import_error(j, "%s: line %zu: vector has %zu components, collection '%s' has dim %u",
+                     j->file, pts[n].line, pts[n].point.dim, j->name, j->dim);
+        n++;
+        goto done;
+      }
+      vps[n] = pts[n].point;
+      lines[n] = pts[n].line;
+      n++;
+    } else {
+      more = 0;
+    }
+    if (n == j->batch || (!more && n)) {
+      int brc = import_batch(db, j, vps, n, 0, lines);
+      for (size_t i = 0; i < n; i++)
+        ds_point_free(&pts[i]);
+      n = 0;
+      if (brc)
+        goto done;
+    }
+  }
+  rc = 0;
+
+done:
+  for (size_t i = 0; i < n; i++)
+    ds_point_free(&pts[i]);
+  ds_jsonl_close(r);
+  free(lines);
+  free(vps);
+  free(pts);
+  return rc;
+}
+
+/* Parse a decimal unsigned number in [lo, hi]; nonzero when it is not one. */
+static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
+  unsigned long long v;
+  char *end;
+
+  if (*s < '0' || *s > '9')
+    return 1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (*end || errno || v < lo || v > hi)
+    return 1;
+  *out = v;
+  return 0;
+}
+
+static int cmd_import(int argc, char **argv) {
+  import_job j = {0};
+  vs_error err = VS_ERROR_INIT;
+  vs_collection_info *info;
+  unsigned flags = 0;
+  ds_format fmt;
+  char msg[512];
+  vs_db *db;
+  double secs;
+  int rc;
+
+  if (argc < 3) {
+    usage(stderr);
+    return 2;
+  }
+  j.name = argv[1];
+  j.file = argv[2];
+  j.batch = 1000;
+  for (int i = 3; i < argc; i++) {
+    const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    uint64_t v;
+
+    if (strcmp(opt, "--no-sync") == 0) {
+      flags |= VS_OPEN_NOSYNC;
+      continue;
+    }
+    if (val == NULL) {
+      fprintf(stderr, "vsearch: %s needs a value\n", opt);
+      return 2;
+    }
+    i++;
+    if (strcmp(opt, "--format") == 0) {
+      j.format = val;
+    } else if (strcmp(opt, "--batch") == 0) {
+      if (parse_u64(val, 1, 1000000, &v)) {
+        fprintf(stderr, "vsearch: --batch must be 1..1000000\n");
+        return 2;
+      }
+      j.batch = (size_t)v;
+    } else if (strcmp(opt, "--first-id") == 0) {
+      if (parse_u64(val, 0, VS_INT_ID_MAX, &j.first_id)) {
+        fprintf(stderr, "vsearch: --first-id must be 0..2^63-1\n");
+        return 2;
+      }
+    } else {
+      fprintf(stderr, "vsearch: unknown option %s\n", opt);
+      return 2;
+    }
+  }
+  if (ds_format_resolve(j.format, j.file, &fmt, msg, sizeof(msg))) {
+    fprintf(stderr, "vsearch: import: %s\n", msg);
+    return 2;
+  }
+  if (open_db(argv[0], flags, &db))
+    return 1;
+  if ((rc = vs_collection_describe(db, j.name, &info, &err))) {
+    vs_db_close(db);
+    return fail("import", rc, &err);
+  }
+  j.dim = info->dim;
+  vs_free(info);
+
+  j.tty = isatty(STDERR_FILENO);
+  j.start = now_s();
+  rc = fmt == DS_FORMAT_JSONL ? import_jsonl(db, &j) : import_vectors(db, &j);
+  vs_db_close(db);
+  if (rc)
+    return 1;
+  secs = now_s() - j.start;
+  if (j.shown)
+    progress(&j, 1);
+  printf("imported %llu points into %s in %.2f s (%.0f points/s)\n", (unsigned long long)j.done,
+         j.name, secs, secs > 0 ? (double)j.done / secs : 0.0);
   return 0;
 }
 
@@ -338,6 +652,12 @@ int main(int argc, char **argv) {
     return cmd_drop(argc - 2, argv + 2);
   if (strcmp(argv[1], "stats") == 0)
     return cmd_stats(argc - 2, argv + 2);
+  if (strcmp(argv[1], "import") == 0)
+    return cmd_import(argc - 2, argv + 2);
+  if (strcmp(argv[1], "build") == 0)
+    return cmd_build(argc - 2, argv + 2);
+  if (strcmp(argv[1], "query") == 0)
+    return cmd_query(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0) {
     printf("vsearch %s\n", VS_VERSION_STRING);
     return 0;

@@ -1,0 +1,558 @@
+/*
+ * search.c: vs_search() and vs_collection_rebuild(): checking a query,
+ * choosing between an exact scan and the index, re-scoring candidates from
+ * the stored vectors, and turning pids into hits.
+ *
+ * Whatever plan runs, every returned score is computed here from the vector
+ * stored in LMDB (read in place), so compressed codes (PQ, SQ) and the MIPS
+ * reduction only decide which candidates are considered, never the scores.
+ * The final order is by score, ties by the lower pid, so a query answers the
+ * same way every time.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/filter.h"
+#include "engine/storage.h"
+#include "engine/vindex.h"
+#include "index/distance.h"
+
+/* Filters estimated to pass at most this many points (or this fraction)
+ * are answered by scanning the passing points: a graph walk that skips
+ * nearly every node it meets is slower than that, and returns fewer than k
+ * hits.  See plan_filtered(). */
+#define FILTER_SCAN_POINTS 2000
+#define FILTER_SCAN_PER_K 50
+#define FILTER_SCAN_FRACTION 0.02
+#define FILTER_SAMPLE 256
+
+typedef struct scored {
+  float score;
+  uint64_t pid;
+} scored;
+
+typedef struct search_ctx {
+  const vs_search_params *p;
+  float *q;    /* the query, normalised for cosine */
+  scored *top; /* the result, best first */
+  size_t ntop;
+  vs_hit *hits; /* the output allocation */
+  vs_search_info info;
+} search_ctx;
+
+static int higher_better(vs_metric m) {
+  return m != VS_METRIC_L2;
+}
+
+/* The exact score of stored vector x for query q (q normalised for cosine). */
+static float exact_score(vs_metric m, const float *q, const float *x, uint32_t dim) {
+  float s;
+
+  if (m == VS_METRIC_L2) {
+    vs__l2sqr_ny(&s, q, x, dim, 1);
+    return s;
+  }
+  vs__ip_ny(&s, q, x, dim, 1);
+  if (m == VS_METRIC_COSINE) {
+    float norm = sqrtf(vs__norm_sqr(x, dim));
+    s = norm > 0 ? s / norm : 0;
+  }
+  return s;
+}
+
+static int cmp_pid(const scored *x, const scored *y) {
+  return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static int by_ascending(const void *a, const void *b) {
+  const scored *x = a, *y = b;
+  return x->score != y->score ? (x->score < y->score ? -1 : 1) : cmp_pid(x, y);
+}
+
+static int by_descending(const void *a, const void *b) {
+  const scored *x = a, *y = b;
+  return x->score != y->score ? (x->score > y->score ? -1 : 1) : cmp_pid(x, y);
+}
+
+/* Best first, ties by the lower pid. */
+static void sort_scored(scored *s, size_t n, vs_metric m) {
+  qsort(s, n, sizeof(*s), higher_better(m) ? by_descending : by_ascending);
+}
+
+/* The best k of a stream of scored points: collected into a buffer of
+ * 2k + 64 that is cut back to k (sorted) whenever it fills, so each point
+ * costs amortised O(log k) and no heap is kept. */
+typedef struct topk {
+  scored *buf;
+  size_t n, k, cap;
+  vs_metric metric;
+} topk;
+
+static int topk_init(topk *t, size_t k, vs_metric m, vs_error *err) {
+  t->k = k;
+  t->cap = 2 * k + 64;
+  t->n = 0;
+  t->metric = m;
+  t->buf = vs__malloc(t->cap * sizeof(*t->buf));
+  return t->buf ? VS_OK : vs__err(err, VS_ENOMEM, "out of memory");
+}
+
+static void topk_push(topk *t, uint64_t pid, float score) {
+  t->buf[t->n].pid = pid;
+  t->buf[t->n].score = score;
+  if (++t->n == t->cap) {
+    sort_scored(t->buf, t->n, t->metric);
+    t->n = t->k;
+  }
+}
+
+/* Hand the sorted best k to sc (which then owns the buffer). */
+static void topk_finish(topk *t, search_ctx *sc) {
+  sort_scored(t->buf, t->n, t->metric);
+  sc->top = t->buf;
+  sc->ntop = t->n < t->k ? t->n : t->k;
+}
+
+/* Does the point record `rec` (storage.h layout) pass filter f? */
+static int record_passes(const vs__filter *f, const MDB_val *rec) {
+  const uint8_t *r = rec->mv_data;
+  uint16_t idlen;
+  vs_id id = {VS_ID_INT, 0, NULL, 0};
+
+  if (rec->mv_size < VS__POINT_HEADER)
+    return 0;
+  memcpy(&idlen, r + 2, 2);
+  if ((size_t)VS__POINT_HEADER + idlen > rec->mv_size)
+    return 0;
+  if (r[1] == VS__ID_KIND_INT && idlen == 8) {
+    memcpy(&id.num, r + VS__POINT_HEADER, 8);
+  } else {
+    id.kind = VS_ID_STR;
+    id.str = (const char *)r + VS__POINT_HEADER;
+    id.len = idlen;
+  }
+  return vs__filter_match(f, &id, r + VS__POINT_HEADER + idlen,
+                          rec->mv_size - VS__POINT_HEADER - idlen);
+}
+
+typedef struct filter_ctx {
+  MDB_txn *txn;
+  const vs__coll *c;
+  const vs__filter *f;
+} filter_ctx;
+
+/* vs__keep_fn for the index: look the point up and apply the filter. */
+static int keep_passing(void *ctx, uint64_t pid) {
+  filter_ctx *fc = ctx;
+  MDB_val k = {sizeof(pid), &pid}, v;
+
+  return mdb_get(fc->txn, fc->c->dbi[VS__DBI_PTS], &k, &v) == 0 && record_passes(fc->f, &v);
+}
+
+/* Exact plans: score every stored vector (no filter), or every point that
+ * passes the filter, and keep the best k. */
+static int scan_all(MDB_txn *txn, const vs__coll *c, const vs__filter *f, search_ctx *sc,
+                    vs_error *err) {
+  MDB_cursor *cur;
+  MDB_val key, val;
+  topk t;
+  int mrc, rc;
+
+  rc = topk_init(&t, sc->p->k, c->metric, err);
+  if (rc)
+    return rc;
+  mrc = mdb_cursor_open(txn, c->dbi[f ? VS__DBI_PTS : VS__DBI_VEC], &cur);
+  if (mrc) {
+    vs__free(t.buf);
+    return vs__mdb_err(err, mrc, "open a cursor");
+  }
+  for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrc == 0 && rc == VS_OK;
+       mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    uint64_t pid;
+    const float *x = val.mv_data;
+
+    memcpy(&pid, key.mv_data, 8);
+    if (f) {
+      if (!record_passes(f, &val))
+        continue;
+      rc = vs__vector_get(txn, c, pid, &x, err);
+      if (rc)
+        break;
+    } else if (val.mv_size != (size_t)c->dim * sizeof(float) || ((uintptr_t)x & 3)) {
+      rc = vs__err(err, VS_ECORRUPT, "a stored vector is malformed");
+      break;
+    }
+    topk_push(&t, pid, exact_score(c->metric, sc->q, x, c->dim));
+    sc->info.candidates++;
+  }
+  if (rc == VS_OK && mrc != MDB_NOTFOUND)
+    rc = vs__mdb_err(err, mrc, "read the points");
+  mdb_cursor_close(cur);
+  if (rc) {
+    vs__free(t.buf);
+    return rc;
+  }
+  topk_finish(&t, sc);
+  return VS_OK;
+}
+
+/* Estimate the fraction of live points passing f from a fixed-seed sample
+ * of pids (pids are dense, less deletions), falling back to the first
+ * points in pid order when the sample finds too few live ones. */
+static double estimate_selectivity(MDB_txn *txn, const vs__coll *c, const vs__filter *f,
+                                   const vs__state *st) {
+  uint64_t seed = 0x9e3779b97f4a7c15ull, span = st->next_pid - 1;
+  size_t live = 0, pass = 0;
+  MDB_cursor *cur;
+  MDB_val k, v;
+
+  for (int i = 0; i < FILTER_SAMPLE && span > 0; i++) {
+    uint64_t pid;
+    MDB_val pk = {sizeof(pid), &pid};
+
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    pid = 1 + seed % span;
+    if (mdb_get(txn, c->dbi[VS__DBI_PTS], &pk, &v) == 0) {
+      live++;
+      pass += (size_t)record_passes(f, &v);
+    }
+  }
+  if (live < FILTER_SAMPLE / 8 && mdb_cursor_open(txn, c->dbi[VS__DBI_PTS], &cur) == 0) {
+    live = pass = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && live < 4 * FILTER_SAMPLE;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      live++;
+      pass += (size_t)record_passes(f, &v);
+    }
+    mdb_cursor_close(cur);
+  }
+  return live ? (double)pass / (double)live : 0.0;
+}
+
+/* Index plan: candidates from the segments and fresh points (passing f,
+ * when given), re-scored. */
+static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs__filter *f,
+                        search_ctx *sc, vs_error *err) {
+  const vs_search_params *p = sc->p;
+  filter_ctx fc = {txn, c, f};
+  uint64_t *pids = NULL;
+  size_t n = 0, m = 0;
+  int short_of_k;
+  vs__vix *v;
+  scored *s;
+  int rc;
+
+  rc = vs__vix_acquire(db, txn, c, &v, err);
+  if (rc)
+    return rc;
+  rc = vs__vix_candidates(v, sc->q, p->k, p->ef, p->nprobe, f ? keep_passing : NULL, &fc, &pids, &n,
+                          &short_of_k, &sc->info, err);
+  vs__vix_release(v);
+  if (rc)
+    return rc;
+  if (short_of_k) { /* the index could not find k: the scan can */
+    vs__free(pids);
+    strcpy(sc->info.plan, "exact-fallback");
+    return scan_all(txn, c, f, sc, err);
+  }
+  s = vs__malloc((n ? n : 1) * sizeof(*s));
+  if (s == NULL) {
+    vs__free(pids);
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    const float *x;
+
+    /* A point the index knows but this snapshot does not (written after it
+     * began) is skipped: it is as if the search ran a moment earlier. */
+    rc = vs__vector_get(txn, c, pids[i], &x, err);
+    if (rc == VS_ENOTFOUND) {
+      rc = VS_OK;
+      continue;
+    }
+    if (rc)
+      break;
+    s[m].pid = pids[i];
+    s[m].score = exact_score(c->metric, sc->q, x, c->dim);
+    m++;
+  }
+  vs__free(pids);
+  if (rc) {
+    vs__free(s);
+    return rc;
+  }
+  sc->info.candidates = m;
+  sort_scored(s, m, c->metric);
+  sc->top = s;
+  sc->ntop = m < p->k ? m : p->k;
+  return VS_OK;
+}
+
+/* Turn the top pids into hits: one allocation holding the hit array, then
+ * vectors, then id strings and payloads. */
+static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
+  unsigned with = sc->p->with;
+  size_t size = sc->ntop * sizeof(vs_hit), fbytes = 0, bbytes = 0;
+  MDB_val *recs;
+  float *fp;
+  char *bp;
+  int rc = VS_OK;
+
+  recs = vs__calloc(sc->ntop ? sc->ntop : 1, sizeof(*recs));
+  if (recs == NULL)
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  for (size_t i = 0; i < sc->ntop; i++) {
+    MDB_val k = {8, &sc->top[i].pid};
+    uint16_t idlen;
+    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &recs[i]);
+
+    if (mrc || recs[i].mv_size < VS__POINT_HEADER) {
+      rc = mrc && mrc != MDB_NOTFOUND ? vs__mdb_err(err, mrc, "read a point")
+                                      : vs__err(err, VS_ECORRUPT, "point %llu is missing",
+                                                (unsigned long long)sc->top[i].pid);
+      goto out;
+    }
+    memcpy(&idlen, (const uint8_t *)recs[i].mv_data + 2, 2);
+    if ((size_t)VS__POINT_HEADER + idlen > recs[i].mv_size) {
+      rc = vs__err(err, VS_ECORRUPT, "point %llu record is truncated",
+                   (unsigned long long)sc->top[i].pid);
+      goto out;
+    }
+    bbytes += idlen + 1u;
+    if (with & VS_GET_PAYLOAD)
+      bbytes += recs[i].mv_size - VS__POINT_HEADER - idlen;
+    if (with & VS_GET_VECTOR)
+      fbytes += (size_t)c->dim * sizeof(float);
+  }
+  size = (size + 7) & ~(size_t)7;
+  sc->hits = vs__calloc(1, size + fbytes + bbytes + 1);
+  if (sc->hits == NULL) {
+    rc = vs__err(err, VS_ENOMEM, "out of memory");
+    goto out;
+  }
+  fp = (float *)(void *)((char *)sc->hits + size);
+  bp = (char *)sc->hits + size + fbytes;
+  for (size_t i = 0; i < sc->ntop; i++) {
+    const uint8_t *r = recs[i].mv_data;
+    vs_hit *h = &sc->hits[i];
+    uint16_t idlen;
+
+    memcpy(&idlen, r + 2, 2);
+    h->score = sc->top[i].score;
+    if (r[1] == VS__ID_KIND_INT) {
+      h->id.kind = VS_ID_INT;
+      memcpy(&h->id.num, r + VS__POINT_HEADER, 8);
+    } else {
+      h->id.kind = VS_ID_STR;
+      memcpy(bp, r + VS__POINT_HEADER, idlen);
+      bp[idlen] = '\0';
+      h->id.str = bp;
+      h->id.len = idlen;
+      bp += idlen + 1;
+    }
+    if (with & VS_GET_PAYLOAD) {
+      size_t plen = recs[i].mv_size - VS__POINT_HEADER - idlen;
+      if (plen) {
+        memcpy(bp, r + VS__POINT_HEADER + idlen, plen);
+        h->payload = (const uint8_t *)bp;
+        h->payload_len = plen;
+        bp += plen;
+      }
+    }
+    if (with & VS_GET_VECTOR) {
+      const float *x;
+      rc = vs__vector_get(txn, c, sc->top[i].pid, &x, err);
+      if (rc)
+        goto out;
+      memcpy(fp, x, (size_t)c->dim * sizeof(float));
+      h->vector = fp;
+      h->dim = c->dim;
+      fp += c->dim;
+    }
+  }
+out:
+  vs__free(recs);
+  return rc;
+}
+
+/* Choose the plan.  Without a filter: the index, or the scan when asked.
+ * With one: estimate how many points pass; few (at most FILTER_SCAN_POINTS
+ * or FILTER_SCAN_PER_K * k, or under FILTER_SCAN_FRACTION of the points):
+ * scan them, exactly; more: the index with the filter inside FAISS's
+ * IDSelector, which falls back to the scan if the walk finds fewer than k.
+ * Either way k hits come back whenever k points pass. */
+static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
+  const vs__filter *f = (const vs__filter *)sc->p->filter;
+  vs__state st;
+  double sel, few;
+  int rc;
+
+  sc->info.selectivity = 1.0;
+  if (f == NULL) {
+    strcpy(sc->info.plan, sc->p->exact ? "exact" : "index");
+    return sc->p->exact ? scan_all(txn, c, NULL, sc, err) : index_search(db, txn, c, NULL, sc, err);
+  }
+  rc = vs__state_get(db, txn, c->cid, &st, err);
+  if (rc)
+    return rc;
+  sel = estimate_selectivity(txn, c, f, &st);
+  sc->info.selectivity = sel;
+  few = (double)(FILTER_SCAN_PER_K * sc->p->k);
+  if (few < FILTER_SCAN_POINTS)
+    few = FILTER_SCAN_POINTS;
+  if (sc->p->exact || sel * (double)st.count <= few || sel < FILTER_SCAN_FRACTION) {
+    strcpy(sc->info.plan, sc->p->exact ? "exact" : "filtered-scan");
+    return scan_all(txn, c, f, sc, err);
+  }
+  strcpy(sc->info.plan, "index-filtered");
+  return index_search(db, txn, c, f, sc, err);
+}
+
+static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  search_ctx *sc = ctx;
+  const vs_search_params *p = sc->p;
+  int rc;
+
+  /* vs__coll_read may run this again when the collection changed under it. */
+  vs__free(sc->q);
+  vs__free(sc->top);
+  vs__free(sc->hits);
+  sc->q = NULL, sc->top = NULL, sc->hits = NULL, sc->ntop = 0;
+  memset(&sc->info, 0, sizeof(sc->info));
+  if (c->dim == 0)
+    return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it has no vectors", c->name);
+  rc = vs__vector_check(p->vector, p->dim, c->dim, 0, err);
+  if (rc)
+    return rc == VS_EDIM
+               ? vs__err(err, VS_EDIM, "query vector has %zu components, the collection has dim %u",
+                         p->dim, c->dim)
+               : rc;
+  sc->q = vs__malloc(c->dim * sizeof(float));
+  if (sc->q == NULL)
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  memcpy(sc->q, p->vector, c->dim * sizeof(float));
+  if (c->metric == VS_METRIC_COSINE) {
+    float norm = sqrtf(vs__norm_sqr(sc->q, c->dim));
+    if (!(norm > 0))
+      return vs__err(err, VS_EINVAL, "a zero query vector has no cosine similarity");
+    for (uint32_t j = 0; j < c->dim; j++)
+      sc->q[j] /= norm;
+  }
+  rc = plan_and_run(db, txn, c, sc, err);
+  if (rc == VS_OK && sc->ntop == 0)
+    strcpy(sc->info.plan, "empty");
+  return rc ? rc : make_hits(txn, c, sc, err);
+}
+
+int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **hits, size_t *n,
+              vs_search_info *info, vs_error *err) {
+  search_ctx sc;
+  int rc;
+
+  if (hits)
+    *hits = NULL;
+  if (n)
+    *n = 0;
+  if (db == NULL || p == NULL || hits == NULL || n == NULL)
+    return vs__err(err, VS_EINVAL, "database handle, parameters or outputs are NULL");
+  if (p->k == 0)
+    return vs__err(err, VS_EINVAL, "k must be at least 1");
+  if (p->k > VS_K_MAX)
+    return vs__err(err, VS_ETOOLARGE, "k is %zu, the limit is %d", p->k, VS_K_MAX);
+  if (p->ef < 0 || p->nprobe < 0)
+    return vs__err(err, VS_EINVAL, "ef and nprobe must not be negative");
+  if (p->ef > VS_EF_MAX || p->nprobe > VS_EF_MAX)
+    return vs__err(err, VS_ETOOLARGE, "ef and nprobe are limited to %d", VS_EF_MAX);
+  if (p->with & ~(unsigned)(VS_GET_VECTOR | VS_GET_PAYLOAD))
+    return vs__err(err, VS_EINVAL, "unknown 'with' flags 0x%x", p->with);
+  memset(&sc, 0, sizeof(sc));
+  sc.p = p;
+  rc = vs__coll_read(db, name, search_step, &sc, err);
+  vs__free(sc.q);
+  vs__free(sc.top);
+  if (rc) {
+    vs__free(sc.hits);
+    return rc;
+  }
+  if (sc.ntop == 0) {
+    vs__free(sc.hits);
+    sc.hits = NULL;
+  }
+  *hits = sc.hits;
+  *n = sc.ntop;
+  if (info)
+    *info = sc.info;
+  return VS_OK;
+}
+
+int vs_collection_rebuild(vs_db *db, const char *name, const char *index, int threads,
+                          vs_error *err) {
+  if (db == NULL)
+    return vs__err(err, VS_EINVAL, "database handle is NULL");
+  if (db->flags & VS_OPEN_READONLY)
+    return vs__err(err, VS_EACCES, "the database is open read-only");
+  if (threads < 0)
+    return vs__err(err, VS_EINVAL, "threads must not be negative");
+  return vs__vindex_rebuild(db, name, index, threads, err);
+}
+
+/* ---- the public face of filters (engine/filter.c holds the work) ---------------------- */
+
+int vs_filter_parse_json(const char *json, size_t len, vs_filter **out, vs_error *err) {
+  if (out)
+    *out = NULL;
+  if (out == NULL || (json == NULL && len > 0))
+    return vs__err(err, VS_EINVAL, "filter text or output is NULL");
+  return vs__filter_parse_json(json, len, (vs__filter **)out, err);
+}
+
+int vs_filter_parse_msgpack(const void *p, size_t len, vs_filter **out, vs_error *err) {
+  if (out)
+    *out = NULL;
+  if (out == NULL || (p == NULL && len > 0))
+    return vs__err(err, VS_EINVAL, "filter bytes or output is NULL");
+  return vs__filter_parse_msgpack(p, len, (vs__filter **)out, err);
+}
+
+void vs_filter_free(vs_filter *f) {
+  vs__filter_free((vs__filter *)f);
+}
+
+typedef struct count_ctx {
+  const vs__filter *f;
+  uint64_t n;
+} count_ctx;
+
+static int count_where_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  count_ctx *cc = ctx;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  int mrc;
+
+  (void)db;
+  cc->n = 0;
+  mrc = mdb_cursor_open(txn, c->dbi[VS__DBI_PTS], &cur);
+  if (mrc)
+    return vs__mdb_err(err, mrc, "open a cursor");
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    cc->n += (uint64_t)record_passes(cc->f, &v);
+  mdb_cursor_close(cur);
+  return mrc == MDB_NOTFOUND ? VS_OK : vs__mdb_err(err, mrc, "read the points");
+}
+
+int vs_count_where(vs_db *db, const char *name, const vs_filter *filter, uint64_t *out,
+                   vs_error *err) {
+  count_ctx cc = {(const vs__filter *)filter, 0};
+  int rc;
+
+  if (filter == NULL)
+    return vs_count(db, name, out, err);
+  if (db == NULL || out == NULL)
+    return vs__err(err, VS_EINVAL, "database handle or output is NULL");
+  rc = vs__coll_read(db, name, count_where_step, &cc, err);
+  if (rc == VS_OK)
+    *out = cc.n;
+  return rc;
+}

@@ -1,0 +1,44 @@
+/*
+ * vindex.h: the in-memory vector index of each collection: sealed FAISS
+ * segments, the fresh segment, tombstones, the background sealer, and the
+ * manifest that persists them (see vsearch.h "Vector search", storage.h for
+ * the manifest record, index/segment.h for segments).
+ */
+#ifndef VS_ENGINE_VINDEX_H
+#define VS_ENGINE_VINDEX_H
+
+#include "engine/storage.h"
+
+typedef struct vs__vix vs__vix;
+
+/* Return 1 when the point version `pid` may be returned (a filter).  Called
+ * in the searching thread, inside its read transaction. */
+typedef int (*vs__keep_fn)(void *ctx, uint64_t pid);
+
+/* Find (or make) the index of collection c, bring it up to date with the
+ * log as `txn` sees it, and return it read-locked: searches may run, the
+ * index does not change until vs__vix_release(). */
+int vs__vix_acquire(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__vix **out, vs_error *err);
+void vs__vix_release(vs__vix *v);
+
+/* Candidate pids for the k best matches of q (normalised for cosine): the
+ * top of every segment (over-fetched where codes are approximate or
+ * tombstones cannot be passed to FAISS) and the exact top k of the fresh
+ * points.  The caller re-scores them from the stored vectors.  *pids is
+ * allocated with vs__malloc.  *short_of_k is set when a segment returned
+ * fewer than k although it holds k live points (HNSW walks stop early
+ * when many nodes are filtered out): then only a scan is sure to find k. */
+int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int nprobe,
+                       vs__keep_fn keep, void *kctx, uint64_t **pids, size_t *n, int *short_of_k,
+                       vs_search_info *info, vs_error *err);
+
+/* See vs_collection_rebuild(). */
+int vs__vindex_rebuild(vs_db *db, const char *name, const char *spec, int threads, vs_error *err);
+
+/* Forget collection cid's index and delete its segment files (after a drop). */
+void vs__vindex_drop(vs_db *db, uint32_t cid);
+
+/* Stop the background thread and free every index.  Called by vs_db_close. */
+void vs__vindex_close(vs_db *db);
+
+#endif /* VS_ENGINE_VINDEX_H */
