@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/storage.h"
+#include "engine/vindex.h"
 
 static uint64_t seq_append(uint64_t seq, int op, uint64_t pid, MDB_txn *txn, MDB_dbi log,
                            int *mrc) {
@@ -49,6 +50,7 @@ static int unlink_pid(MDB_txn *txn, const vs__coll *c, uint64_t pid, vs__state *
 typedef struct upsert_ctx {
   const vs_point *points;
   size_t n;
+  uint32_t cid; /* set by the step, for vs__vindex_notify */
 } upsert_ctx;
 
 static int put_point(MDB_txn *txn, const vs__coll *c, const vs_point *pt, vs__state *st,
@@ -115,6 +117,7 @@ static int upsert_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
   vs__state st;
   int rc;
 
+  u->cid = c->cid;
   for (size_t i = 0; i < u->n; i++) {
     rc = vs__vector_check(u->points[i].vector, u->points[i].dim, c->dim, i, err);
     if (rc)
@@ -139,7 +142,7 @@ static int upsert_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
 }
 
 int vs_upsert(vs_db *db, const char *name, const vs_point *points, size_t n, vs_error *err) {
-  upsert_ctx u = {points, n};
+  upsert_ctx u = {points, n, 0};
   int rc;
 
   if (db == NULL || (points == NULL && n > 0))
@@ -154,7 +157,10 @@ int vs_upsert(vs_db *db, const char *name, const vs_point *points, size_t n, vs_
   }
   if (n == 0)
     return vs__name_check(name, err);
-  return vs__coll_write(db, name, upsert_step, &u, err);
+  rc = vs__coll_write(db, name, upsert_step, &u, err);
+  if (rc == VS_OK)
+    vs__vindex_notify(db, u.cid);
+  return rc;
 }
 
 /* ---- delete -------------------------------------------------------------------------- */

@@ -890,6 +890,28 @@ out:
   return rc;
 }
 
+static int catch_up_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx,
+                         vs_error *err) {
+  vs__vix *v;
+  int rc = vs__vix_acquire(db, txn, c, &v, err);
+
+  (void)ctx;
+  if (rc == VS_OK)
+    vs__vix_release(v);
+  return rc;
+}
+
+void vs__vindex_notify(vs_db *db, uint32_t cid) {
+  pthread_mutex_lock(&db->vindex_lock);
+  if (db->vindex && db->vindex->started)
+    for (vs__vix *v = db->vindex->list; v; v = v->next)
+      if (v->cid == cid && !v->queued) {
+        v->queued = 1;
+        pthread_cond_signal(&db->vindex->wake);
+      }
+  pthread_mutex_unlock(&db->vindex_lock);
+}
+
 static void *worker_main(void *arg) {
   vs_db *db = arg;
   vs__vindex *vi = db->vindex;
@@ -910,8 +932,11 @@ static void *worker_main(void *arg) {
     {
       vs_error err = VS_ERROR_INIT;
       size_t nsegs;
-      int rc = seal(db, v, &err);
+      /* Catch up with the log first: writes queue work without replaying. */
+      int rc = vs__coll_read(db, v->name, catch_up_step, NULL, &err);
 
+      if (rc == VS_OK)
+        rc = seal(db, v, &err);
       pthread_rwlock_rdlock(&v->lock);
       nsegs = v->nsegs;
       pthread_rwlock_unlock(&v->lock);

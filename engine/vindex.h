@@ -32,6 +32,11 @@ int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int n
                        vs__keep_fn keep, void *kctx, uint64_t **pids, size_t *n, int *short_of_k,
                        vs_search_info *info, vs_error *err);
 
+/* A write to collection cid committed: if this process keeps an index for
+ * it, let the background thread catch up and seal, so ingest alone (with
+ * no searches) still gets indexed. */
+void vs__vindex_notify(vs_db *db, uint32_t cid);
+
 /* See vs_collection_rebuild(). */
 int vs__vindex_rebuild(vs_db *db, const char *name, const char *spec, int threads, vs_error *err);
 

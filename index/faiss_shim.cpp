@@ -10,7 +10,8 @@
  *
  * OpenMP: FAISS opens a parallel region even for one query.  The caller
  * says how many threads a call may use; omp_set_num_threads() changes only
- * the calling thread's setting, so concurrent callers do not interfere.
+ * the calling thread's setting, so concurrent callers do not interfere, and
+ * the setting is restored when the call returns.
  */
 #include "index/faiss_shim.h"
 
@@ -45,10 +46,19 @@ faiss::Index *idx(FaissIndex *p) {
   return reinterpret_cast<faiss::Index *>(p);
 }
 
-void set_threads(int threads) {
-  if (threads > 0)
-    omp_set_num_threads(threads);
-}
+/* Set the calling thread's OpenMP team size for one call and put the old
+ * one back after it: omp_set_num_threads() lasts for the thread's life, and
+ * the thread is the embedding program's. */
+struct ThreadScope {
+  int saved;
+  explicit ThreadScope(int threads) : saved(omp_get_max_threads()) {
+    if (threads > 0)
+      omp_set_num_threads(threads);
+  }
+  ~ThreadScope() { omp_set_num_threads(saved); }
+  ThreadScope(const ThreadScope &) = delete;
+  ThreadScope &operator=(const ThreadScope &) = delete;
+};
 
 } // namespace
 
@@ -80,7 +90,7 @@ extern "C" int vs__faiss_search(const FaissIndex *index, int64_t n, const float 
     faiss::SearchParameters bp;
     const faiss::SearchParameters *params = nullptr;
 
-    set_threads(p ? p->threads : 0);
+    ThreadScope scope(p ? p->threads : 0);
     if (caps & VS__FAISS_HNSW) {
       hp.efSearch =
           p && p->ef > 0 ? p->ef : dynamic_cast<const faiss::IndexHNSW *>(i)->hnsw.efSearch;
@@ -124,7 +134,7 @@ extern "C" int vs__faiss_build(FaissIndex *index, int64_t n, const float *x, int
   try {
     faiss::Index *i = idx(index);
 
-    set_threads(threads);
+    ThreadScope scope(threads);
     if (!i->is_trained)
       i->train(ntrain, xtrain);
     if (n > 0)
