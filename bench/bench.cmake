@@ -13,3 +13,8 @@ target_include_directories(vs_hnswlib_peer SYSTEM PRIVATE "${HNSWLIB_INCLUDE_DIR
 target_compile_options(vs_hnswlib_peer PRIVATE ${VS_CXX_WARNINGS})
 target_link_libraries(vs_hnswlib_peer PUBLIC Threads::Threads stdc++)
 target_link_libraries(vsearch_cli PRIVATE vs_hnswlib_peer)
+
+# Restart and ingest costs on Fashion-MNIST (see the file's opening comment).
+add_executable(bench_index bench/bench_index.c tools/datasets.c)
+target_compile_options(bench_index PRIVATE ${VS_WARNINGS})
+target_link_libraries(bench_index PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)
