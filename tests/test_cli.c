@@ -1,11 +1,13 @@
 /*
  * test_cli.c: the `vsearch` command line as a user runs it: the demo that
  * `make run` shows, create/stats/drop, import of vector files and JSON lines
- * the tests write themselves, and errors with a non-zero status.
+ * the tests write themselves, build and query (checked against a scan), and
+ * errors with a non-zero status.
  * The binary comes from $VSEARCH_BIN (set by ctest).
  */
 #include "tests/testutil.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,11 +301,412 @@ static void test_import_errors(void **state) {
   free(dir);
 }
 
+/* ---- query and build -------------------------------------------------------- */
+
+/* Parse `vsearch query --json` output: one JSON object a line, gathered
+ * into an array.  Fails the test on a line that is not a JSON object. */
+static json_t *json_lines(const char *out) {
+  json_t *all = json_array();
+  const char *p = out;
+
+  assert_non_null(all);
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    json_error_t e;
+    json_t *o = json_loadb(p, n, 0, &e);
+
+    if (o == NULL || !json_is_object(o))
+      fail_msg("not a JSON object: %.*s (%s)", (int)n, p, e.text);
+    assert_int_equal(json_array_append_new(all, o), 0);
+    p += n + (nl != NULL);
+  }
+  return all;
+}
+
+/* Hit h of query line q: its integer id, and its score in *score. */
+static long long hit_id(const json_t *lines, size_t q, size_t h, double *score) {
+  const json_t *hit = json_array_get(json_object_get(json_array_get(lines, q), "hits"), h);
+
+  assert_non_null(hit);
+  assert_true(json_is_integer(json_object_get(hit, "id")));
+  if (score)
+    *score = json_number_value(json_object_get(hit, "score"));
+  return json_integer_value(json_object_get(hit, "id"));
+}
+
+static size_t hit_count(const json_t *lines, size_t q) {
+  return json_array_size(json_object_get(json_array_get(lines, q), "hits"));
+}
+
+static const char *plan(const json_t *lines, size_t q) {
+  return json_string_value(json_object_get(json_array_get(lines, q), "plan"));
+}
+
+/* The ids of the k points of v (n x 4) nearest to q by squared L2, by scan. */
+static void nearest(const float *v, size_t n, const float *q, size_t k, long long *ids) {
+  for (size_t r = 0; r < k; r++) {
+    double best = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+      double d = 0;
+      int taken = 0;
+      for (size_t t = 0; t < r; t++)
+        taken |= ids[t] == (long long)i;
+      for (size_t j = 0; j < 4; j++)
+        d += (double)(v[i * 4 + j] - q[j]) * (v[i * 4 + j] - q[j]);
+      if (!taken && d < best) {
+        best = d;
+        ids[r] = (long long)i;
+      }
+    }
+  }
+}
+
+/* Check query line qi against the scan: the top 3 ids, best first, with
+ * scores ascending (squared L2). */
+static void check_line(const json_t *lines, size_t line, size_t qi, const float *v,
+                       const float *q) {
+  long long want[3];
+  double prev = -1, score;
+
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(lines, line), "query")), qi);
+  assert_int_equal(hit_count(lines, line), 3);
+  nearest(v, 20, q, 3, want);
+  for (size_t h = 0; h < 3; h++) {
+    assert_int_equal(hit_id(lines, line, h, &score), want[h]);
+    assert_true(score >= prev);
+    prev = score;
+  }
+}
+
+static void test_query_build(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  char pv[4200], qv[4200], qj[4200];
+  float v[20 * 4], q[4 * 4];
+  static const size_t rows[3] = {3, 7, 11};
+  uint64_t seed = 11;
+  json_t *lines;
+  double score;
+
+  (void)state;
+  snprintf(pv, sizeof(pv), "%s/p.fvecs", dir);
+  snprintf(qv, sizeof(qv), "%s/q.fvecs", dir);
+  snprintf(qj, sizeof(qj), "%s/q.jsonl", dir);
+  for (size_t i = 0; i < 20 * 4; i++)
+    v[i] = tu_randf(&seed);
+  /* Queries 0..2 are stored points 3, 7 and 11; query 3 is a new vector. */
+  for (size_t i = 0; i < 3; i++)
+    memcpy(q + i * 4, v + rows[i] * 4, 4 * sizeof(float));
+  for (size_t j = 0; j < 4; j++)
+    q[12 + j] = tu_randf(&seed);
+  write_vecs(pv, 20, 4, 4, v);
+  write_vecs(qv, 4, 4, 4, q);
+  assert_int_equal(run(out, sizeof(out), "%s create %s/db c --dim 4 --index Flat", bin(), dir), 0);
+  assert_int_equal(run(out, sizeof(out), "%s import %s/db c %s", bin(), dir, pv), 0);
+
+  /* One line a query, numbered from 0; a stored vector finds itself at 0. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db c --json --vector-file %s --k 3", bin(), dir, qv), 0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 4);
+  for (size_t i = 0; i < 4; i++) {
+    check_line(lines, i, i, v, q + i * 4);
+    assert_string_equal(plan(lines, i), "index");
+  }
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(hit_id(lines, i, 0, &score), rows[i]);
+    assert_true(score == 0.0);
+  }
+  json_decref(lines);
+
+  /* --rows picks rows [A, B), still numbered from 0. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db c --json --vector-file %s --k 3 --rows 1:2", bin(), dir, qv),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 1);
+  check_line(lines, 0, 0, v, q + 4);
+  assert_int_equal(hit_id(lines, 0, 0, NULL), 7);
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db c --json --vector-file %s --k 3 --rows 2:", bin(), dir, qv),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 2);
+  check_line(lines, 1, 1, v, q + 12);
+  json_decref(lines);
+
+  /* --exact scans, with the same answers. */
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db c --json --vector-file %s --k 3 --exact",
+                       bin(), dir, qv),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 4);
+  for (size_t i = 0; i < 4; i++) {
+    check_line(lines, i, i, v, q + i * 4);
+    assert_string_equal(plan(lines, i), "exact");
+  }
+  json_decref(lines);
+
+  /* A rebuild under another spec; top-1 stays. */
+  assert_int_equal(run(out, sizeof(out), "%s build %s/db c --index HNSW16 --threads 1", bin(), dir),
+                   0);
+  assert_non_null(strstr(out, "built c: 20 points, index HNSW16, in "));
+  assert_null(strchr(out, '\r'));
+  assert_int_equal(run(out, sizeof(out), "%s stats %s/db", bin(), dir), 0);
+  assert_non_null(strstr(out, "index=HNSW16"));
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db c --json --vector-file %s --k 3 --ef 32",
+                       bin(), dir, qv),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 4);
+  for (size_t i = 0; i < 4; i++) {
+    long long want[3];
+    nearest(v, 20, q + i * 4, 1, want);
+    assert_int_equal(hit_id(lines, i, 0, NULL), want[0]);
+    assert_int_equal(hit_count(lines, i), 3);
+  }
+  json_decref(lines);
+  /* build without --index keeps the spec. */
+  assert_int_equal(run(out, sizeof(out), "%s build %s/db c", bin(), dir), 0);
+  assert_non_null(strstr(out, "built c: 20 points, index HNSW16, in "));
+
+  /* The table: a header with the plan, then rank, id, score. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --k 2 --rows :1", bin(), dir, qv),
+      0);
+  assert_non_null(strstr(out, "query 0: 2 hits, plan index (1 segment"));
+  assert_non_null(strstr(out, "rank  id"));
+  assert_non_null(strstr(out, "\n     1  3 "));
+  assert_null(strstr(out, "query 1"));
+
+  /* JSON lines of numbers: blank lines skipped, an object with "vector"
+   * taken; %.9g gives the float back exactly, so the score is 0. */
+  {
+    FILE *f = fopen(qj, "w");
+    assert_non_null(f);
+    fprintf(f, "[%.9g, %.9g, %.9g, %.9g]\n\n", v[12], v[13], v[14], v[15]);
+    fprintf(f, "{\"vector\": [%.9g, %.9g, %.9g, %.9g]}\n", v[28], v[29], v[30], v[31]);
+    fprintf(f, "  [%.9g,%.9g,%.9g,%.9g]  \n", v[44], v[45], v[46], v[47]);
+    assert_int_equal(fclose(f), 0);
+  }
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db c --json --vector-file %s --k 1", bin(), dir, qj), 0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 3);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(lines, i), "query")), i);
+    assert_int_equal(hit_count(lines, i), 1);
+    assert_int_equal(hit_id(lines, i, 0, &score), rows[i]);
+    assert_true(score == 0.0);
+  }
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db c --json --vector-file %s --k 1 --rows 1:", bin(), dir, qj),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 2);
+  assert_int_equal(hit_id(lines, 0, 0, NULL), 7);
+  assert_int_equal(hit_id(lines, 1, 0, NULL), 11);
+  json_decref(lines);
+
+  /* One query inline. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db c --json --k 1 --vector '%.9g,%.9g,%.9g,%.9g'", bin(), dir,
+                       v[0], v[1], v[2], v[3]),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 1);
+  assert_int_equal(hit_id(lines, 0, 0, NULL), 0);
+  json_decref(lines);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+/* String ids, payloads converted from msgpack, and vectors in the hits. */
+static void test_query_payload(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  char p[4200];
+  json_t *lines, *hit, *want;
+
+  (void)state;
+  snprintf(p, sizeof(p), "%s/points.jsonl", dir);
+  write_text(p, "{\"id\": 1, \"vector\": [0.5, 1, -2], \"payload\": {\"title\": \"one \\\"q\\\"\", "
+                "\"year\": 2021, \"tags\": [\"a\", \"b\"], \"ok\": true, \"score\": 0.25, "
+                "\"neg\": -5}}\n"
+                "{\"id\": \"doc-2\", \"vector\": [1, 2, 3], \"payload\": {\"title\": \"two\"}}\n"
+                "{\"id\": \"x\", \"vector\": [4, 4, 4]}\n");
+  assert_int_equal(run(out, sizeof(out), "%s create %s/db d --dim 3 --index Flat", bin(), dir), 0);
+  assert_int_equal(run(out, sizeof(out), "%s import %s/db d %s", bin(), dir, p), 0);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db d --json --k 3 --with-payload --with-vector --vector 1,2,3",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 1);
+  assert_int_equal(hit_count(lines, 0), 3);
+  hit = json_array_get(json_object_get(json_array_get(lines, 0), "hits"), 0);
+  want = json_loads("{\"id\": \"doc-2\", \"score\": 0.0, \"payload\": {\"title\": \"two\"}, "
+                    "\"vector\": [1.0, 2.0, 3.0]}",
+                    0, NULL);
+  assert_true(json_equal(hit, want));
+  json_decref(want);
+  hit = json_array_get(json_object_get(json_array_get(lines, 0), "hits"), 1);
+  assert_string_equal(json_string_value(json_object_get(hit, "id")), "x");
+  assert_int_equal(json_object_size(json_object_get(hit, "payload")), 0);
+  hit = json_array_get(json_object_get(json_array_get(lines, 0), "hits"), 2);
+  want = json_loads("{\"title\": \"one \\\"q\\\"\", \"year\": 2021, \"tags\": [\"a\", \"b\"], "
+                    "\"ok\": true, \"score\": 0.25, \"neg\": -5}",
+                    0, NULL);
+  assert_non_null(want);
+  assert_true(json_equal(json_object_get(hit, "payload"), want));
+  json_decref(want);
+  assert_true(json_number_value(json_object_get(hit, "score")) == 0.25 + 1 + 25);
+  json_decref(lines);
+
+  /* Without --with-*, hits carry id and score only. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db d --json --k 1 --vector 4,4,4", bin(), dir), 0);
+  assert_string_equal(out, "{\"query\": 0, \"hits\": [{\"id\": \"x\", \"score\": 0.0}], "
+                           "\"plan\": \"index\"}\n");
+  /* The table shows the string id quoted, and the payload. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db d --k 1 --vector 1,2,3 --with-payload", bin(), dir), 0);
+  assert_non_null(strstr(out, "\"doc-2\""));
+  assert_non_null(strstr(out, "{\"title\": \"two\"}"));
+  tu_rmdir(dir);
+  free(dir);
+}
+
+static void test_query_errors(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  char qv[4200], q3[4200], qj[4200];
+  float v[5 * 4] = {0};
+
+  (void)state;
+  snprintf(qv, sizeof(qv), "%s/q.fvecs", dir);
+  snprintf(q3, sizeof(q3), "%s/q3.fvecs", dir);
+  snprintf(qj, sizeof(qj), "%s/q.json", dir);
+  for (size_t i = 0; i < 20; i++)
+    v[i] = (float)i;
+  write_vecs(qv, 5, 4, 4, v);
+  write_vecs(q3, 2, 3, 4, v);
+  assert_int_equal(run(out, sizeof(out), "%s create %s/db c --dim 4 --index Flat", bin(), dir), 0);
+  assert_int_equal(run(out, sizeof(out), "%s import %s/db c %s", bin(), dir, qv), 0);
+
+  /* The query file's dim against the collection's. */
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector-file %s", bin(), dir, q3),
+                       0);
+  assert_non_null(strstr(out, "has vectors of dim 3, collection 'c' has dim 4"));
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,3", bin(), dir), 0);
+  assert_non_null(strstr(out, "--vector has 3 components, collection 'c' has dim 4"));
+  /* Unknown collection and database. */
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db nope --vector-file %s", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "no collection named 'nope'"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/nowhere c --vector-file %s", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "does not exist"));
+  /* k out of range: vs_search's words. */
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --k 0", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "k must be at least 1"));
+  assert_null(strstr(out, "\"hits\""));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --k 10001", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "the limit is 10000"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --k three", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "--k must be a whole number"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --ef -1", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "must not be negative"));
+  /* Bad --rows. */
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --rows 5:2", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "--rows 5:2"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --rows 2", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "--rows must be A:B"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --rows 1:9", bin(), dir, qv), 0);
+  assert_non_null(strstr(out, "the file has 5 rows"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --rows 0:1", bin(), dir), 0);
+  assert_non_null(strstr(out, "--rows selects rows of --vector-file"));
+  /* No source, two sources, a missing file, a bad inline vector. */
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --k 3", bin(), dir), 0);
+  assert_non_null(strstr(out, "no query vectors"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --vector-file %s", bin(), dir, qv),
+      0);
+  assert_non_null(strstr(out, "not both"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s/none.fvecs", bin(), dir, dir), 0);
+  assert_non_null(strstr(out, "No such file"));
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,,4", bin(), dir), 0);
+  assert_non_null(strstr(out, "--vector must be numbers"));
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,nan,4", bin(), dir), 0);
+  assert_non_null(strstr(out, "query 0 (--vector): vector component 2 is NaN"));
+  /* Text and hybrid queries come later; unknown options are refused. */
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --text hello", bin(), dir), 0);
+  assert_non_null(strstr(out, "not supported yet"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --fusion rrf", bin(), dir), 0);
+  assert_non_null(strstr(out, "not supported yet"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --frobnicate", bin(), dir), 0);
+  assert_non_null(strstr(out, "unknown option --frobnicate"));
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --k", bin(), dir),
+                       0);
+  assert_non_null(strstr(out, "--k needs a value"));
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db", bin(), dir), 0);
+
+  /* JSON lines: bad JSON and uneven rows name their line. */
+  write_text(qj, "[1, 2, 3, 4]\n\n[1, 2,\n");
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector-file %s", bin(), dir, qj),
+                       0);
+  assert_non_null(strstr(out, "line 3: invalid JSON"));
+  write_text(qj, "[1, 2, 3, 4]\n[1, 2, 3]\n");
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector-file %s", bin(), dir, qj),
+                       0);
+  assert_non_null(strstr(out, "line 2: vector has 3 components, the lines before have 4"));
+  write_text(qj, "[1, 2, \"3\", 4]\n");
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector-file %s", bin(), dir, qj),
+                       0);
+  assert_non_null(strstr(out, "line 1: component 2 is not a number"));
+  write_text(qj, "[1, 2, 3]\n");
+  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector-file %s", bin(), dir, qj),
+                       0);
+  assert_non_null(strstr(out, "has vectors of dim 3, collection 'c' has dim 4"));
+  write_text(qj, "[1, 2, 3, 4]\n");
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector-file %s --rows 0:2", bin(), dir, qj), 0);
+  assert_non_null(strstr(out, "rows 0:2 asked, the file has 1 rows"));
+
+  /* build: unknown collection, bad options, a spec FAISS refuses. */
+  assert_int_not_equal(run(out, sizeof(out), "%s build %s/db nope", bin(), dir), 0);
+  assert_non_null(strstr(out, "no collection named 'nope'"));
+  assert_int_not_equal(run(out, sizeof(out), "%s build %s/db c --threads -2", bin(), dir), 0);
+  assert_non_null(strstr(out, "--threads"));
+  assert_int_not_equal(run(out, sizeof(out), "%s build %s/db c --fast", bin(), dir), 0);
+  assert_non_null(strstr(out, "unknown option --fast"));
+  assert_int_not_equal(run(out, sizeof(out), "%s build %s/db c --index Bogus9", bin(), dir), 0);
+  assert_int_equal(run(out, sizeof(out), "%s stats %s/db", bin(), dir), 0);
+  assert_non_null(strstr(out, "index=Flat"));
+  tu_rmdir(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_demo),           cmocka_unit_test(test_create_stats_drop),
       cmocka_unit_test(test_import_vectors), cmocka_unit_test(test_import_jsonl),
-      cmocka_unit_test(test_import_errors),
+      cmocka_unit_test(test_import_errors),  cmocka_unit_test(test_query_build),
+      cmocka_unit_test(test_query_payload),  cmocka_unit_test(test_query_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,9 +359,12 @@ static int read_json_lines(const char *path, size_t begin, size_t end, qset *q) 
       goto done;
     rc = 1;
   }
-  if (begin > row || (end != SIZE_MAX && end > row)) {
-    complain(1, "query", "%s: rows %zu:%zu asked, the file has %zu rows", path, begin,
-             end == SIZE_MAX ? row : end, row);
+  if (end == SIZE_MAX && begin > row) {
+    complain(1, "query", "%s: rows %zu: asked, the file has %zu rows", path, begin, row);
+    goto done;
+  }
+  if (end != SIZE_MAX && end > row) {
+    complain(1, "query", "%s: rows %zu:%zu asked, the file has %zu rows", path, begin, end, row);
     goto done;
   }
   rc = 0;
@@ -525,14 +528,18 @@ static void print_member(const char *fmt, const json_t *o, const char *key) {
 }
 
 /* A readable block: a header with the plan, then rank, id, score (and the
- * payload and the vector when asked) a hit a line. */
+ * payload and the vector when asked) a hit a line; a blank line before
+ * every block but the first. */
 static int print_table(size_t qi, const vs_hit *hits, size_t n, const vs_search_info *info,
                        unsigned with) {
-  printf("query %zu: %zu hit%s, plan %s (%u segment%s, %llu fresh, %llu candidates)\n", qi, n,
-         n == 1 ? "" : "s", info->plan, info->segments, info->segments == 1 ? "" : "s",
-         (unsigned long long)info->fresh, (unsigned long long)info->candidates);
+  int score_w = with ? 15 : 0; /* pad the score only when columns follow */
+
+  printf("%squery %zu: %zu hit%s, plan %s (%u segment%s, %llu fresh, %llu candidates)\n",
+         qi ? "\n" : "", qi, n, n == 1 ? "" : "s", info->plan, info->segments,
+         info->segments == 1 ? "" : "s", (unsigned long long)info->fresh,
+         (unsigned long long)info->candidates);
   if (n)
-    printf("  %4s  %-20s  %-15s%s%s\n", "rank", "id", "score",
+    printf("  %4s  %-20s  %-*s%s%s\n", "rank", "id", score_w, "score",
            with & VS_GET_PAYLOAD ? "  payload" : "", with & VS_GET_VECTOR ? "  vector" : "");
   for (size_t i = 0; i < n; i++) {
     json_t *h = hit_json(&hits[i], with);
@@ -541,7 +548,7 @@ static int print_table(size_t qi, const vs_hit *hits, size_t n, const vs_search_
       return complain(1, "query", "query %zu: out of memory formatting the results", qi);
     printf("  %4zu  ", i + 1);
     print_member("%-20s", h, "id");
-    printf("  %-15.9g", (double)hits[i].score);
+    printf("  %-*.9g", score_w, (double)hits[i].score);
     if (with & VS_GET_PAYLOAD)
       print_member("  %s", h, "payload");
     if (with & VS_GET_VECTOR)
@@ -693,8 +700,12 @@ int cmd_query(int argc, char **argv) {
   if (rc)
     goto done;
   if (q.rows && q.dim != info->dim) {
-    rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u",
-                  a.file ? a.file : "--vector", q.dim, a.name, info->dim);
+    if (a.file)
+      rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u", a.file,
+                    q.dim, a.name, info->dim);
+    else
+      rc = complain(1, "query", "--vector has %zu components, collection '%s' has dim %u", q.dim,
+                    a.name, info->dim);
     goto done;
   }
 
@@ -709,8 +720,13 @@ int cmd_query(int argc, char **argv) {
     rc = vs_search(db, a.name, &a.p, &hits, &n, &si, &err);
     if (rc) {
       char where[512];
+      const char *why = err_text(rc, &err);
       query_origin(&a, i, where, sizeof(where));
-      rc = complain(1, "query", "%s: %s", where, err_text(rc, &err));
+      /* The vector checks share vs_upsert's wording, which names a point
+       * of the batch; here there is one vector and `where` names it. */
+      if (strncmp(why, "point 0: ", 9) == 0)
+        why += 9;
+      rc = complain(1, "query", "%s: %s", where, why);
       goto done;
     }
     rc = a.json ? print_json(i, hits, n, &si, a.p.with) : print_table(i, hits, n, &si, a.p.with);
