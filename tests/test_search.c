@@ -704,9 +704,66 @@ static void test_bad_filters(void **state) {
   vs_filter_free(NULL);
 }
 
+/* The rebuilding process of test_rebuild_by_another_process. */
+static int rebuild_main(const char *dir) {
+  vs_open_options o = {0, 0, 0, 0};
+  vs_error err = VS_ERROR_INIT;
+  vs_db *db;
+  int rc;
+
+  if (vs_db_open(dir, &o, &db, &err))
+    return 2;
+  rc = vs_collection_rebuild(db, "c", "HNSW16", 1, &err);
+  if (rc)
+    fprintf(stderr, "rebuild: %s\n", err.message);
+  vs_db_close(db);
+  return rc ? 3 : 0;
+}
+
+/* `vsearch build` from another process while this one has the database
+ * open, has searched it, and keeps writing: this process switches to the
+ * new segment at its next search, and misses no write. */
+static void test_rebuild_by_another_process(void **state) {
+  fixture *f = *state;
+  const size_t n = 3000, dim = 8;
+  float *x = random_rows(n, dim, 21, 0);
+  vs_search_info info;
+  size_t nh;
+  pid_t pid;
+  int status;
+  vs_hit *h;
+
+  tu_create(f->db, "c", (uint32_t)dim, VS_METRIC_L2, "Flat");
+  upsert_rows(f->db, "c", x, 2000, dim, 0);
+  vs_free(search(f->db, "c", x, dim, 5, 0, 0, 0, &nh, &info));
+  assert_int_equal(info.segments, 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/proc/self/exe", "test_search", "--rebuild", f->dir, (char *)NULL);
+    _exit(2);
+  }
+  /* Writes and searches go on meanwhile. */
+  upsert_rows(f->db, "c", x + 2000 * dim, 1000, dim, 2000);
+  vs_free(search(f->db, "c", x, dim, 5, 0, 0, 0, &nh, &info));
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  for (size_t i = 0; i < n; i += 111) {
+    h = search(f->db, "c", x + i * dim, dim, 1, 0, 0, 0, &nh, &info);
+    assert_int_equal(nh, 1);
+    assert_int_equal(h[0].id.num, i);
+    assert_int_equal(info.segments, 1); /* the other process's segment */
+    vs_free(h);
+  }
+  free(x);
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--writer") == 0)
     return writer_main(argv[2], atoi(argv[3]));
+  if (argc == 3 && strcmp(argv[1], "--rebuild") == 0)
+    return rebuild_main(argv[2]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_exact_matches_brute_force, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flat_equals_exact, setup, teardown),
@@ -718,6 +775,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_sigkill_index_agrees, setup, teardown),
       cmocka_unit_test_setup_teardown(test_filtered_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_filters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rebuild_by_another_process, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
