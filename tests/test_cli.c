@@ -576,6 +576,21 @@ static void test_query_payload(void **state) {
       run(out, sizeof(out), "%s query %s/db d --k 1 --vector 1,2,3 --with-payload", bin(), dir), 0);
   assert_non_null(strstr(out, "\"doc-2\""));
   assert_non_null(strstr(out, "{\"title\": \"two\"}"));
+
+  /* --filter: only passing points, and the plan that ran. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db d --json --k 3 --vector 4,4,4 --filter "
+                       "'{\"must\": [{\"key\": \"year\", \"range\": {\"gte\": 2000}}]}'",
+                       bin(), dir),
+                   0);
+  assert_string_equal(out, "{\"query\": 0, \"hits\": [{\"id\": 1, \"score\": 57.25}], "
+                           "\"plan\": \"filtered-scan\"}\n");
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db d --k 3 --vector 4,4,4 --filter "
+                       "'{\"must\": [{\"key\": \"year\", \"range\": {}}]}'",
+                       bin(), dir),
+                   2);
+  assert_non_null(strstr(out, "range needs at least one of gt, gte, lt, lte"));
   tu_rmdir(dir);
   free(dir);
 }

@@ -563,7 +563,7 @@ static int print_table(size_t qi, const vs_hit *hits, size_t n, const vs_search_
 
 typedef struct query_args {
   const char *dir, *name;
-  const char *file, *format, *inline_vec, *rows;
+  const char *file, *format, *inline_vec, *rows, *filter;
   size_t row_begin, row_end;
   vs_search_params p;
   int json;
@@ -589,7 +589,7 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
   static const char *const later[] = {"--text", "--text-file", "--fusion", "--candidates",
                                       "--explain"};
   static const char *const valued[] = {"--vector-file", "--format", "--vector", "--rows",
-                                       "--k",           "--ef",     "--nprobe"};
+                                       "--k",           "--ef",     "--nprobe", "--filter"};
 
   memset(a, 0, sizeof(*a));
   a->p.k = DEFAULT_K;
@@ -640,6 +640,8 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
       a->format = val;
     } else if (strcmp(opt, "--vector") == 0) {
       a->inline_vec = val;
+    } else if (strcmp(opt, "--filter") == 0) {
+      a->filter = val;
     } else if (strcmp(opt, "--rows") == 0) {
       a->rows = val;
       if (parse_rows(val, &a->row_begin, &a->row_end))
@@ -686,10 +688,20 @@ int cmd_query(int argc, char **argv) {
   query_args a;
   int rc;
 
+  vs_filter *filter = NULL;
+
   if ((rc = parse_query_args(argc, argv, &a)))
     return rc;
-  if (open_collection("query", a.dir, a.name, &db, &info))
+  if (a.filter) {
+    vs_error err = VS_ERROR_INIT;
+    if (vs_filter_parse_json(a.filter, strlen(a.filter), &filter, &err))
+      return complain(2, "query", "--filter: %s", err_text(VS_EINVAL, &err));
+    a.p.filter = filter;
+  }
+  if (open_collection("query", a.dir, a.name, &db, &info)) {
+    vs_filter_free(filter);
     return 1;
+  }
   if (info->dim == 0) {
     rc = complain(1, "query", "collection '%s' is text-only; text queries are not supported yet",
                   a.name);
@@ -741,5 +753,6 @@ done:
   free(q.v);
   vs_free(info);
   vs_db_close(db);
+  vs_filter_free(filter);
   return rc;
 }
