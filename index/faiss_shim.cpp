@@ -26,6 +26,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <mutex>
 
 namespace {
 
@@ -91,6 +92,24 @@ extern "C" int vs__faiss_search(const FaissIndex *index, int64_t n, const float 
     const faiss::SearchParameters *params = nullptr;
 
     ThreadScope scope(p ? p->threads : 0);
+    if ((caps & VS__FAISS_IVF) && !(caps & VS__FAISS_PARAMS)) {
+      /* The fast-scan family refuses SearchParameters: set its nprobe field
+       * for this call, one call at a time, and put it back. */
+      static std::mutex lock;
+      std::lock_guard<std::mutex> guard(lock);
+      auto *ivf = const_cast<faiss::IndexIVF *>(dynamic_cast<const faiss::IndexIVF *>(i));
+      size_t saved = ivf->nprobe;
+      if (p && p->nprobe > 0)
+        ivf->nprobe = (size_t)p->nprobe;
+      try {
+        i->search(n, x, k, dist, reinterpret_cast<faiss::Index::idx_t *>(labels), nullptr);
+      } catch (...) {
+        ivf->nprobe = saved;
+        throw;
+      }
+      ivf->nprobe = saved;
+      return 0;
+    }
     if (caps & VS__FAISS_HNSW) {
       hp.efSearch =
           p && p->ef > 0 ? p->ef : dynamic_cast<const faiss::IndexHNSW *>(i)->hnsw.efSearch;

@@ -43,8 +43,11 @@ typedef struct vs__faiss_params {
 
 /* Search n queries (n x d floats) for k results each into dist and labels
  * (n x k; label -1 where fewer than k were found).  Parameters the index
- * does not support are ignored; see vs__faiss_caps().  Returns 0, or -1 with
- * a message in msg.  Thread-safe as long as nobody modifies the index. */
+ * does not support are ignored; see vs__faiss_caps().  IVF fast-scan
+ * indexes take no SearchParameters in FAISS 1.7.3: their nprobe is set on
+ * the index for the call, under a lock, so such searches run one at a time.
+ * Returns 0, or -1 with a message in msg.  Thread-safe as long as nobody
+ * else modifies the index. */
 int vs__faiss_search(const FaissIndex *index, int64_t n, const float *x, int64_t k,
                      const vs__faiss_params *p, float *dist, int64_t *labels, char *msg,
                      size_t msgcap);

@@ -237,7 +237,8 @@ static void test_ann_recall(void **state) {
       {"HNSW32", VS_METRIC_L2, 0, 64, 0, 0.95},     {"HNSW16,SQ8", VS_METRIC_L2, 0, 64, 0, 0.90},
       {"HNSW32", VS_METRIC_IP, 1, 64, 0, 0.95}, /* MIPS on unnormalised vectors */
       {"HNSW32", VS_METRIC_COSINE, 1, 64, 0, 0.95}, {"IVF32,Flat", VS_METRIC_L2, 0, 0, 8, 0.90},
-      {"IVF32,PQ8", VS_METRIC_L2, 0, 0, 8, 0.80},   {"IVF32,Flat", VS_METRIC_IP, 1, 0, 8, 0.90},
+      {"IVF32,PQ8", VS_METRIC_L2, 0, 0, 8, 0.80},
+      {"IVF32,PQ16x4fs", VS_METRIC_L2, 0, 0, 8, 0.80}, /* fast-scan, re-ranked exactly */   {"IVF32,Flat", VS_METRIC_IP, 1, 0, 8, 0.90},
   };
   fixture *f = *state;
   const size_t n = 4000, dim = 32, nq = 30, k = 10;
