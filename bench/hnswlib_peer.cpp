@@ -125,9 +125,8 @@ extern "C" void hnswlib_peer_set_ef(hnswlib_peer *p, size_t ef) {
   p->graph->setEf(ef);
 }
 
-extern "C" int hnswlib_peer_search(const hnswlib_peer *p, const float *q, size_t k,
-                                   int64_t *labels, float *dist, size_t *n, char *msg,
-                                   size_t msgcap) {
+extern "C" int hnswlib_peer_search(const hnswlib_peer *p, const float *q, size_t k, int64_t *labels,
+                                   float *dist, size_t *n, char *msg, size_t msgcap) {
   *n = 0;
   try {
     /* searchKnn returns a max-heap: the worst result on top. */

@@ -34,10 +34,15 @@ static void usage(FILE *f) {
       "  vsearch build DIR NAME [--index SPEC] [--threads N]\n"
       "                                     rebuild the vector index from the stored points\n"
       "  vsearch query DIR NAME (--vector-file F [--rows A:B] [--format FMT] | --vector X,Y,..)\n"
-      "                 [--k K] [--ef N] [--nprobe N] [--exact] [--json] [--with-payload]\n"
-      "                 [--with-vector]\n"
+      "                 [--k K] [--ef N] [--nprobe N] [--exact] [--filter JSON] [--json]\n"
+      "                 [--with-payload] [--with-vector]\n"
       "                                     k nearest points of each query vector; F is fvecs,\n"
       "                                     bvecs, ivecs, idx or JSON lines of numbers\n"
+      "  vsearch bench ann [--dataset fashion-mnist|bigann10k | --base F --queries F [--gt F]]\n"
+      "                 [--metric l2|ip] [--specs S] [--ef LIST] [--nprobe LIST] [--k K] [--nq N]\n"
+      "                 [--threads N] [--runs R] [--dir TMP] [--peers faiss,hnswlib] [--json FILE]\n"
+      "                                     recall@k, QPS, latency, build time and size of\n"
+      "                                     vsearch beside raw FAISS and hnswlib\n"
       "  vsearch stats DIR                  list collections with their settings and counts\n"
       "  vsearch version\n");
 }
@@ -658,6 +663,8 @@ int main(int argc, char **argv) {
     return cmd_build(argc - 2, argv + 2);
   if (strcmp(argv[1], "query") == 0)
     return cmd_query(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bench") == 0)
+    return cmd_bench(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0) {
     printf("vsearch %s\n", VS_VERSION_STRING);
     return 0;
