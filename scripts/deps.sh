@@ -13,7 +13,7 @@ cache=${VSEARCH_CACHE:-/var/cache/vsearch}
 jobs=${VSEARCH_JOBS:-$(nproc)}
 faiss_version=1.7.3
 
-pkgs=(build-essential cmake pkg-config dpkg-dev
+pkgs=(build-essential cmake pkg-config dpkg-dev patch
       liblmdb-dev lmdb-utils libuv1-dev libmsgpack-dev libopenblas-dev
       libstemmer-dev libutf8proc-dev libroaring-dev libcmocka-dev libjansson-dev
       zlib1g-dev python3-msgpack dataset-fashion-mnist libhnswlib-dev)
@@ -37,7 +37,10 @@ fi
 if grep -qw avx2 /proc/cpuinfo; then opt=avx2; lib=faiss_avx2; else opt=generic; lib=faiss; fi
 prefix="$cache/faiss-$faiss_version-$opt"
 stamp="$prefix/.vsearch-stamp"
-want="faiss $faiss_version $opt c_api"
+# The stamp names every patch of ours, so changing one rebuilds FAISS.
+patches=(faiss-hnsw-search-params.patch)
+here=$(cd "$(dirname "$0")" && pwd)
+want="faiss $faiss_version $opt c_api ${patches[*]}"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "$prefix"
@@ -67,8 +70,10 @@ apt-get "${aptopts[@]}" update -qq >&2
 (cd "$work" && apt-get "${aptopts[@]}" source -qq --download-only faiss >&2)
 ls "$work"/faiss_"$faiss_version"-*.dsc >/dev/null  # only bookworm's 1.7.3 is expected
 (cd "$work" && dpkg-source --no-check -x faiss_*.dsc src >&2)
+for p in "${patches[@]}"; do
+  patch -d "$work/src" -p1 --forward --quiet < "$here/$p" >&2
+done
 
-# Apply Debian's patches (dpkg-source applies them for 3.0 (quilt); make sure).
 src="$work/src"
 cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
   -DFAISS_OPT_LEVEL=$opt -DFAISS_ENABLE_C_API=ON -DFAISS_ENABLE_PYTHON=OFF \
