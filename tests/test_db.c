@@ -12,51 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- a counting allocator that can fail the Nth allocation ---------------------- */
-
-typedef struct counting {
-  long fail_at; /* fail the allocation with this index (from 0); -1 never */
-  long calls;
-  long live;
-} counting;
-
-static void *c_malloc(void *ctx, size_t n) {
-  counting *c = ctx;
-  void *p;
-
-  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
-    return NULL;
-  p = malloc(n);
-  if (p)
-    c->live++;
-  return p;
-}
-
-static void *c_realloc(void *ctx, void *ptr, size_t n) {
-  counting *c = ctx;
-  void *p;
-
-  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
-    return NULL;
-  p = realloc(ptr, n);
-  if (p && ptr == NULL)
-    c->live++;
-  return p;
-}
-
-static void c_free(void *ctx, void *ptr) {
-  counting *c = ctx;
-
-  if (ptr)
-    c->live--;
-  free(ptr);
-}
-
 static void test_open_alloc_failures(void **state) {
   char *dir = tu_mkdtemp();
   vs_open_options o = {VS_OPEN_CREATE, 0, 0, 0};
-  counting c = {0, 0, 0};
-  vs_allocator a = {c_malloc, c_realloc, c_free, &c};
+  tu_counting c = {0, 0, 0};
+  vs_allocator a = tu_counting_allocator(&c);
   int failures = 0, rc;
 
   (void)state;
@@ -71,7 +31,7 @@ static void test_open_alloc_failures(void **state) {
     vs_error err = VS_ERROR_INIT;
     vs_db *db = NULL;
 
-    c = (counting){n, 0, 0};
+    c = (tu_counting){n, 0, 0};
     rc = vs_db_open(dir, &o, &db, &err);
     if (rc == VS_OK) {
       uint64_t count = 99;
@@ -100,8 +60,8 @@ static void test_open_alloc_failures(void **state) {
 static void test_call_alloc_failures(void **state) {
   char *dir = tu_mkdtemp();
   vs_db *db = tu_open(dir, VS_OPEN_NOSYNC);
-  counting c = {-1, 0, 0};
-  vs_allocator a = {c_malloc, c_realloc, c_free, &c};
+  tu_counting c = {-1, 0, 0};
+  vs_allocator a = tu_counting_allocator(&c);
   float v[4] = {1, 2, 3, 4};
   vs_point p = {vs_id_str("x"), v, 4, NULL, 0};
   vs_id id = vs_id_str("x");

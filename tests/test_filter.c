@@ -1005,47 +1005,9 @@ static void test_malformed_msgpack(void **state) {
 
 /* ---- allocation failures -------------------------------------------------------- */
 
-typedef struct counting {
-  long fail_at; /* fail the allocation with this index (from 0); -1 never */
-  long calls;
-  long live;
-} counting;
-
-static void *c_malloc(void *ctx, size_t n) {
-  counting *c = ctx;
-  void *p;
-
-  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
-    return NULL;
-  p = malloc(n);
-  if (p)
-    c->live++;
-  return p;
-}
-
-static void *c_realloc(void *ctx, void *ptr, size_t n) {
-  counting *c = ctx;
-  void *p;
-
-  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
-    return NULL;
-  p = realloc(ptr, n);
-  if (p && ptr == NULL)
-    c->live++;
-  return p;
-}
-
-static void c_free(void *ctx, void *ptr) {
-  counting *c = ctx;
-
-  if (ptr)
-    c->live--;
-  free(ptr);
-}
-
 static void test_alloc_failures(void **state) {
-  counting c = {-1, 0, 0};
-  vs_allocator a = {c_malloc, c_realloc, c_free, &c};
+  tu_counting c = {-1, 0, 0};
+  vs_allocator a = tu_counting_allocator(&c);
   char *json = malloc(32768);
   size_t n = 0;
   int failures = 0;
@@ -1068,7 +1030,7 @@ static void test_alloc_failures(void **state) {
     vs__filter *f = (vs__filter *)&err;
     int rc;
 
-    c = (counting){k, 0, 0};
+    c = (tu_counting){k, 0, 0};
     rc = vs__filter_parse_json(json, strlen(json), &f, &err);
     if (rc == VS_OK) {
       vs_id id = vs_id_int(1);
@@ -1093,7 +1055,7 @@ static void test_alloc_failures(void **state) {
     vs__filter *f = parse_json(json);
     vs_id id = vs_id_str("a");
 
-    c = (counting){0, 0, 0};
+    c = (tu_counting){0, 0, 0};
     vs_set_allocator(&a);
     assert_int_equal(vs__filter_match(f, &id, (const uint8_t *)p.data, p.size), 0);
     vs_set_allocator(NULL);

@@ -77,3 +77,40 @@ void tu_payload_simple(msgpack_sbuffer *sb, uint64_t i) {
   msgpack_pack_str_with_body(&pk, "a", 1);
   msgpack_pack_double(&pk, (double)i / 2);
 }
+
+static void *c_malloc(void *ctx, size_t n) {
+  tu_counting *c = ctx;
+  void *p;
+
+  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
+    return NULL;
+  p = malloc(n);
+  if (p)
+    c->live++;
+  return p;
+}
+
+static void *c_realloc(void *ctx, void *ptr, size_t n) {
+  tu_counting *c = ctx;
+  void *p;
+
+  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
+    return NULL;
+  p = realloc(ptr, n);
+  if (p && ptr == NULL)
+    c->live++;
+  return p;
+}
+
+static void c_free(void *ctx, void *ptr) {
+  tu_counting *c = ctx;
+
+  if (ptr)
+    c->live--;
+  free(ptr);
+}
+
+vs_allocator tu_counting_allocator(tu_counting *c) {
+  vs_allocator a = {c_malloc, c_realloc, c_free, c};
+  return a;
+}

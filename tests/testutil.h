@@ -35,6 +35,15 @@ float tu_randf(uint64_t *state); /* uniform in [-1, 1) */
 /* Payload builders over a msgpack_sbuffer that the caller destroys. */
 void tu_payload_simple(msgpack_sbuffer *sb, uint64_t i);
 
+/* An allocator for vs_set_allocator() that counts live allocations and
+ * can fail the allocation numbered fail_at (from 0; -1: never). */
+typedef struct tu_counting {
+  long fail_at;
+  long calls;
+  long live;
+} tu_counting;
+vs_allocator tu_counting_allocator(tu_counting *c);
+
 /* Assert that vs call `rc` returned `want`, printing err's message if not. */
 #define TU_EXPECT(rc, want, err)                                                                   \
   do {                                                                                             \
