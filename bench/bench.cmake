@@ -18,3 +18,8 @@ target_link_libraries(vsearch_cli PRIVATE vs_hnswlib_peer)
 add_executable(bench_index bench/bench_index.c tools/datasets.c)
 target_compile_options(bench_index PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_index PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)
+
+# Filtered search against unfiltered on Fashion-MNIST (see the file's opening comment).
+add_executable(bench_filter bench/bench_filter.c tools/datasets.c)
+target_compile_options(bench_filter PRIVATE ${VS_WARNINGS})
+target_link_libraries(bench_filter PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "engine/pindex.h"
 #include "engine/storage.h"
 #include "engine/vindex.h"
 
@@ -296,11 +297,15 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
     rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
     goto fail_clock;
   }
+  if (pthread_mutex_init(&db->pindex_lock, NULL)) {
+    rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
+    goto fail_vlock;
+  }
 
   mrc = mdb_env_create(&db->env);
   if (mrc) {
     rc = vs__mdb_err(err, mrc, "create the LMDB environment");
-    goto fail_vlock;
+    goto fail_plock;
   }
   if (o.flags & VS_OPEN_NOSYNC)
     eflags |= MDB_NOSYNC;
@@ -333,6 +338,8 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
 
 fail_env:
   mdb_env_close(db->env);
+fail_plock:
+  pthread_mutex_destroy(&db->pindex_lock);
 fail_vlock:
   pthread_mutex_destroy(&db->vindex_lock);
 fail_clock:
@@ -356,6 +363,8 @@ void vs_db_close(vs_db *db) {
     return;
   vs__vindex_close(db); /* stops the background thread first */
   pthread_mutex_destroy(&db->vindex_lock);
+  vs__pindex_close(db);
+  pthread_mutex_destroy(&db->pindex_lock);
   vs__colls_free(db);
   mdb_env_close(db->env);
   pthread_mutex_destroy(&db->coll_lock);

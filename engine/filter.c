@@ -35,6 +35,12 @@
  * EVALUATION must not allocate: it runs once per candidate point in a scan.
  * It reads the stored payload bytes in place with the same reader.  See the
  * essay above vs__filter_match().
+ *
+ * SET EVALUATION (vs__filter_eval) answers for every point at once, with
+ * roaring bitmaps that the payload index (pindex.c) returns per leaf
+ * condition.  It must agree exactly with vs__filter_match(), so the value
+ * order, the canonical form of values (vs__scalar_canon) and the payload
+ * walker the index is built with (vs__payload_walk) live here too.
  */
 #include "engine/filter.h"
 
@@ -55,22 +61,16 @@
 
 /* Kinds in their sort order: booleans, then numbers, then strings.  V_INT
  * and V_FLT are one class ordered by numeric value. */
-enum { V_BOOL, V_INT, V_FLT, V_STR };
+enum {
+  V_BOOL = VS__SCALAR_BOOL,
+  V_INT = VS__SCALAR_INT,
+  V_FLT = VS__SCALAR_FLT,
+  V_STR = VS__SCALAR_STR
+};
 
-/* A scalar, from a filter or read in place from a payload.  Integers are
- * sign and magnitude so that msgpack's whole range (-2^63 .. 2^64-1) fits
- * without a wider type. */
-typedef struct val {
-  uint8_t kind;
-  uint8_t neg;  /* V_INT: the value is -u.mag (then u.mag is 1..2^63) */
-  uint8_t b;    /* V_BOOL */
-  uint32_t len; /* V_STR: bytes at u.s */
-  union {
-    uint64_t mag;  /* V_INT */
-    double d;      /* V_FLT */
-    const char *s; /* V_STR, not NUL-terminated */
-  } u;
-} val;
+/* A scalar, from a filter or read in place from a payload (filter.h's
+ * vs__scalar, shared with the payload index). */
+typedef vs__scalar val;
 
 static int cmp_u64(uint64_t a, uint64_t b) {
   return (a > b) - (a < b);
@@ -1344,4 +1344,248 @@ size_t vs__filter_field_count(const vs__filter *f) {
 const char *vs__filter_field(const vs__filter *f, size_t i, size_t *len) {
   *len = f->fields[i].len;
   return f->fields[i].name;
+}
+
+/* ---------------------------------------------------------------------------
+ * Set evaluation, for the payload index
+ *
+ * The payload index (pindex.c) keeps, per field, the points holding each
+ * value; vs__filter_eval() turns a filter into bitmap algebra over those
+ * sets.  Its equivalence with vs__filter_match() rests on three things
+ * kept here, next to the code they must agree with: the value order
+ * (val_cmp), the canonical form that makes equal values identical, and a
+ * payload walker that sees the same values eval_field() sees.
+ * ------------------------------------------------------------------------- */
+
+int vs__scalar_cmp(const vs__scalar *a, const vs__scalar *b) {
+  return val_cmp(a, b);
+}
+
+/* A float equals an integer exactly when it is integral and the integer
+ * type can hold it: [-2^63, 2^64).  Converting such a double to uint64 is
+ * exact, and -0.0 becomes the integer 0. */
+void vs__scalar_canon(vs__scalar *v) {
+  double d = v->u.d;
+
+  if (v->kind != V_FLT || !isfinite(d) || floor(d) != d)
+    return;
+  if (d >= 0) {
+    if (d >= 18446744073709551616.0) /* 2^64 */
+      return;
+    v->u.mag = (uint64_t)d;
+    v->neg = 0;
+  } else {
+    if (d < -9223372036854775808.0) /* -2^63 */
+      return;
+    v->u.mag = (uint64_t)-d;
+    v->neg = 1;
+  }
+  v->kind = V_INT;
+  v->b = 0;
+  v->len = 0;
+}
+
+/* Mirrors lookup() and eval_field(): the key scan ends at a key that is
+ * not a string or a value that does not decode; an array yields its
+ * elements up to the first one that is not a scalar. */
+int vs__payload_walk(const uint8_t *payload, size_t len, vs__payload_key_fn key_fn,
+                     vs__payload_val_fn val_fn, void *ctx) {
+  rd r = {payload, payload ? len : 0, 0};
+  head h, k, x;
+  int rc;
+
+  if (rd_head(&r, &h) || h.type != T_MAP)
+    return VS_OK; /* a payload that is not a map reads as empty */
+  for (uint32_t pairs = h.n; pairs > 0; pairs--) {
+    int slot;
+
+    if (rd_head(&r, &k) || k.type != T_STR)
+      break;
+    slot = key_fn(ctx, k.v.u.s, k.v.len);
+    if (slot >= 0) {
+      rd v = r;
+
+      if (rd_head(&v, &x) == 0) {
+        if (is_scalar(x.type)) {
+          if ((rc = val_fn(ctx, slot, &x.v)))
+            return rc;
+        } else if (x.type == T_ARR) {
+          for (uint32_t i = 0; i < x.n; i++) {
+            head e;
+
+            if (rd_head(&v, &e) || !is_scalar(e.type))
+              break;
+            if ((rc = val_fn(ctx, slot, &e.v)))
+              return rc;
+          }
+        }
+      }
+    }
+    if (rd_skip(&r))
+      break;
+  }
+  return VS_OK;
+}
+
+/* Combine a range's bounds into one lower and one upper bound: of two
+ * lower bounds the higher wins, and at equal values the strict one. */
+static void range_bounds(const cond *c, vs__fcond *fc) {
+  for (unsigned i = 0; i < c->nbounds; i++) {
+    const val *b = &c->u.bound[i];
+    int lower = c->op[i] == B_GT || c->op[i] == B_GTE;
+    int incl = c->op[i] == B_GTE || c->op[i] == B_LTE;
+
+    if (lower) {
+      int k = fc->has_lo ? val_cmp(b, &fc->lo) : 1;
+
+      if (k > 0)
+        fc->has_lo = 1, fc->lo = *b, fc->lo_incl = incl;
+      else if (k == 0 && !incl)
+        fc->lo_incl = 0;
+    } else {
+      int k = fc->has_hi ? val_cmp(b, &fc->hi) : -1;
+
+      if (k < 0)
+        fc->has_hi = 1, fc->hi = *b, fc->hi_incl = incl;
+      else if (k == 0 && !incl)
+        fc->hi_incl = 0;
+    }
+  }
+}
+
+static int set_node(const vs__filter *f, const vs__set_ops *ops, const node *n,
+                    roaring_bitmap_t **out);
+
+/* The points satisfying one condition; *owned as in vs__set_ops. */
+static int set_cond(const vs__filter *f, const vs__set_ops *ops, const cond *c,
+                    const roaring_bitmap_t **out, int *owned) {
+  vs__fcond fc;
+
+  *out = NULL;
+  *owned = 0;
+  if (c->kind == C_FILTER) {
+    roaring_bitmap_t *b = NULL;
+    int rc = set_node(f, ops, c->u.sub, &b);
+
+    *out = b;
+    *owned = 1;
+    return rc;
+  }
+  if (c->kind == C_HAS_ID)
+    return ops->ids(ops->ctx, c->u.list.v, c->u.list.n, out, owned);
+  memset(&fc, 0, sizeof(fc));
+  fc.field = c->field;
+  fc.key = f->fields[c->field].name;
+  fc.key_len = f->fields[c->field].len;
+  switch (c->kind) {
+  case C_MATCH:
+    fc.kind = VS__FCOND_MATCH;
+    fc.values = &c->u.one;
+    fc.n = 1;
+    break;
+  case C_ANY:
+    fc.kind = VS__FCOND_ANY;
+    fc.values = c->u.list.v;
+    fc.n = c->u.list.n;
+    break;
+  default:
+    fc.kind = VS__FCOND_RANGE;
+    range_bounds(c, &fc);
+    break;
+  }
+  return ops->field(ops->ctx, &fc, out, owned);
+}
+
+static void set_drop(const roaring_bitmap_t *b, int owned) {
+  if (owned && b)
+    roaring_bitmap_free((roaring_bitmap_t *)(uintptr_t)b);
+}
+
+/* One filter level.  `res` stays NULL while the answer is still the whole
+ * universe, so a level without `must` never copies it before it must. */
+static int set_node(const vs__filter *f, const vs__set_ops *ops, const node *n,
+                    roaring_bitmap_t **out) {
+  roaring_bitmap_t *res = NULL, *any = NULL;
+  const roaring_bitmap_t *s;
+  int owned, rc = VS_OK;
+
+  *out = NULL;
+  for (size_t i = 0; i < n->n[L_MUST]; i++) {
+    if ((rc = set_cond(f, ops, &n->c[L_MUST][i], &s, &owned)))
+      goto fail;
+    if (res == NULL)
+      res = s ? roaring_bitmap_and(ops->all, s) : roaring_bitmap_create();
+    else if (s)
+      roaring_bitmap_and_inplace(res, s);
+    else
+      roaring_bitmap_clear(res);
+    set_drop(s, owned);
+    if (res == NULL)
+      goto oom;
+    if (roaring_bitmap_is_empty(res))
+      goto done; /* nothing more can pass */
+  }
+  if (n->n[L_SHOULD] > 0) {
+    for (size_t i = 0; i < n->n[L_SHOULD]; i++) {
+      if ((rc = set_cond(f, ops, &n->c[L_SHOULD][i], &s, &owned)))
+        goto fail;
+      if (s == NULL)
+        continue;
+      if (any == NULL) { /* the first set: adopt it, or copy a borrowed one */
+        any = owned ? (roaring_bitmap_t *)(uintptr_t)s : roaring_bitmap_copy(s);
+        if (any == NULL)
+          goto oom;
+        continue;
+      }
+      roaring_bitmap_or_inplace(any, s);
+      set_drop(s, owned);
+    }
+    if (any == NULL) {
+      if (res == NULL && (res = roaring_bitmap_create()) == NULL)
+        goto oom;
+      roaring_bitmap_clear(res);
+      goto done;
+    }
+    if (res == NULL) {
+      res = roaring_bitmap_and(ops->all, any);
+      if (res == NULL)
+        goto oom;
+    } else {
+      roaring_bitmap_and_inplace(res, any);
+    }
+    roaring_bitmap_free(any);
+    any = NULL;
+  }
+  for (size_t i = 0; i < n->n[L_MUST_NOT]; i++) {
+    if ((rc = set_cond(f, ops, &n->c[L_MUST_NOT][i], &s, &owned)))
+      goto fail;
+    if (s != NULL) {
+      if (res == NULL)
+        res = roaring_bitmap_andnot(ops->all, s);
+      else
+        roaring_bitmap_andnot_inplace(res, s);
+    }
+    set_drop(s, owned);
+    if (res == NULL && s != NULL)
+      goto oom;
+    if (res != NULL && roaring_bitmap_is_empty(res))
+      goto done;
+  }
+  if (res == NULL && (res = roaring_bitmap_copy(ops->all)) == NULL)
+    goto oom;
+done:
+  *out = res;
+  return VS_OK;
+oom:
+  rc = VS_ENOMEM;
+fail:
+  if (any)
+    roaring_bitmap_free(any);
+  if (res)
+    roaring_bitmap_free(res);
+  return rc;
+}
+
+int vs__filter_eval(const vs__filter *f, const vs__set_ops *ops, roaring_bitmap_t **out) {
+  return set_node(f, ops, &f->root, out);
 }

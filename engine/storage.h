@@ -66,6 +66,9 @@
  * pid" when a pid becomes live and "delete pid" when it stops being live.
  * Derived indexes (FAISS, BM25) store the last seq they cover and replay the
  * log after it; since a pid's vector never changes, replay is idempotent.
+ * The payload index (engine/pindex.c) stores nothing: it is rebuilt in
+ * memory from c<cid>.pts and kept up by replaying the log the same way (a
+ * pid's payload never changes either).
  *
  * TRANSACTIONS.  One LMDB write transaction per API write call (a whole batch),
  * committed with fsync unless VS_OPEN_NOSYNC.  When LMDB reports MDB_MAP_FULL
@@ -126,6 +129,8 @@ struct vs_db {
   unsigned seal_threshold;    /* vs_open_options.seal_threshold, defaulted */
   struct vs__vindex *vindex;  /* vector indexes, made at the first search (vindex.c) */
   pthread_mutex_t vindex_lock;
+  struct vs__pindex *pindex; /* payload indexes, made at the first filter (pindex.c) */
+  pthread_mutex_t pindex_lock;
 };
 
 /* Memory (engine/alloc.c). */

@@ -705,6 +705,124 @@ static void test_bad_filters(void **state) {
   vs_filter_free(NULL);
 }
 
+/* Filters see every write made after the payload index was built: new
+ * points, replaced payloads and deletes, through count, search and the
+ * exact plan, checked against a brute force over what is live. */
+static void test_filtered_after_writes(void **state) {
+  enum { N = 4000, DIM = 8, K = 10, NQ = 5 };
+  static const int filters[] = {1, 2, 3, 4, 5, 7, 8};
+  fixture *f = *state;
+  float *x = random_rows(N, DIM, 31, 0), *qs = random_rows(NQ, DIM, 32, 0);
+  fpoint *pts = calloc(N, sizeof(*pts));
+  char *live = calloc(N, 1);
+  vs_error err = VS_ERROR_INIT;
+  uint64_t seed = 17;
+  size_t loaded = 0;
+  char buf[4096];
+
+  tu_create(f->db, "c", DIM, VS_METRIC_L2, "HNSW32");
+  for (int round = 0; round < 4; round++) {
+    /* This round's writes: 1000 new points, then (after the first round)
+     * 200 replacements with a new payload and 150 deletes. */
+    for (size_t i = loaded; i < loaded + 1000; i++) {
+      msgpack_sbuffer sb;
+      vs_point p;
+
+      pts[i] = (fpoint){(int)(tu_rand(&seed) % 10), (int)(tu_rand(&seed) % 1000),
+                        (double)(tu_rand(&seed) % 10000) / 100.0, (int)(tu_rand(&seed) % 10)};
+      fpayload(&sb, &pts[i]);
+      p = (vs_point){vs_id_int(i), x + i * DIM, DIM, sb.data, sb.size};
+      TU_EXPECT(vs_upsert(f->db, "c", &p, 1, &err), VS_OK, &err);
+      live[i] = 1;
+      msgpack_sbuffer_destroy(&sb);
+    }
+    loaded += 1000;
+    for (int j = 0; round > 0 && j < 350; j++) {
+      size_t i = (size_t)(tu_rand(&seed) % loaded);
+      vs_id id = vs_id_int(i);
+
+      if (j < 200) {
+        msgpack_sbuffer sb;
+        vs_point p;
+
+        pts[i].label = (int)(tu_rand(&seed) % 10);
+        pts[i].bucket = (int)(tu_rand(&seed) % 1000);
+        fpayload(&sb, &pts[i]);
+        p = (vs_point){id, x + i * DIM, DIM, sb.data, sb.size};
+        TU_EXPECT(vs_upsert(f->db, "c", &p, 1, &err), VS_OK, &err);
+        live[i] = 1;
+        msgpack_sbuffer_destroy(&sb);
+      } else {
+        TU_EXPECT(vs_delete(f->db, "c", &id, 1, NULL, &err), VS_OK, &err);
+        live[i] = 0;
+      }
+    }
+    if (round == 1)
+      TU_EXPECT(vs_collection_rebuild(f->db, "c", NULL, 2, &err), VS_OK, &err);
+
+    for (size_t fi = 0; fi < sizeof(filters) / sizeof(filters[0]); fi++) {
+      const char *json = filter_json(filters[fi], buf, sizeof(buf));
+      uint64_t want = 0, got;
+      vs_filter *flt;
+
+      TU_EXPECT(vs_filter_parse_json(json, strlen(json), &flt, &err), VS_OK, &err);
+      for (size_t i = 0; i < loaded; i++)
+        want += live[i] && oracle(filters[fi], i, &pts[i]);
+      TU_EXPECT(vs_count_where(f->db, "c", flt, &got, &err), VS_OK, &err);
+      if (got != want)
+        fail_msg("round %d, filter %d: count %llu, want %llu", round, filters[fi],
+                 (unsigned long long)got, (unsigned long long)want);
+      for (int qi = 0; qi < NQ; qi++)
+        for (int exact = 0; exact < 2; exact++) {
+          vs_search_params sp = {qs + qi * DIM, DIM, K, 0, 0, exact, 0, flt};
+          float kth = INFINITY;
+          size_t nb = 0, nh;
+          vs_hit *h;
+
+          /* brute force: how many pass, and the K-th best distance */
+          {
+            float best[K];
+
+            for (size_t i = 0; i < loaded; i++) {
+              float d = 0;
+
+              if (!live[i] || !oracle(filters[fi], i, &pts[i]))
+                continue;
+              for (int j = 0; j < DIM; j++)
+                d += (qs[qi * DIM + j] - x[i * DIM + j]) * (qs[qi * DIM + j] - x[i * DIM + j]);
+              if (nb < K || d < best[nb - 1]) {
+                size_t at = nb < K ? nb++ : K - 1;
+
+                while (at > 0 && best[at - 1] > d) {
+                  best[at] = best[at - 1];
+                  at--;
+                }
+                best[at] = d;
+              }
+            }
+            if (nb)
+              kth = best[nb - 1];
+          }
+          TU_EXPECT(vs_search(f->db, "c", &sp, &h, &nh, NULL, &err), VS_OK, &err);
+          assert_int_equal(nh, nb); /* k hits whenever k points pass */
+          for (size_t i = 0; i < nh; i++) {
+            uint64_t id = h[i].id.num;
+
+            assert_true(id < loaded && live[id] && oracle(filters[fi], id, &pts[id]));
+            if (exact) /* the exact plan returns exactly the best */
+              assert_true(h[i].score <= kth * (1 + 1e-5f) + 1e-6f);
+          }
+          vs_free(h);
+        }
+      vs_filter_free(flt);
+    }
+  }
+  free(live);
+  free(pts);
+  free(x);
+  free(qs);
+}
+
 /* The rebuilding process of test_rebuild_by_another_process. */
 static int rebuild_main(const char *dir) {
   vs_open_options o = {0, 0, 0, 0};
@@ -776,6 +894,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_sigkill_index_agrees, setup, teardown),
       cmocka_unit_test_setup_teardown(test_filtered_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_filters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_filtered_after_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebuild_by_another_process, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
