@@ -47,6 +47,7 @@ typedef struct search_ctx {
   float *q;    /* the query, normalised for cosine */
   scored *top; /* the result, best first */
   size_t ntop;
+  size_t nall;  /* index plan: candidates in top, of which make_hits keeps ntop */
   vs_hit *hits; /* the output allocation */
   vs_search_info info;
 } search_ctx;
@@ -360,7 +361,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   const vs_search_params *p = sc->p;
   const roaring_bitmap_t *set = ps ? ps->set : NULL;
   size_t want = set ? FILTER_WALK_K * p->k : p->k;
-  uint64_t *pids = NULL;
+  vs__cand *cands = NULL;
   size_t n = 0, m = 0;
   int short_of_k;
   vs__vix *v;
@@ -373,37 +374,41 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   if (want > VS_K_MAX) /* still at least k: k <= VS_K_MAX */
     want = VS_K_MAX;
   rc = vs__vix_candidates(v, sc->q, want, p->ef, p->nprobe, ps ? keep_passing : NULL,
-                          (void *)(uintptr_t)ps, &pids, &n, &short_of_k, &sc->info, err);
+                          (void *)(uintptr_t)ps, &cands, &n, &short_of_k, &sc->info, err);
   vs__vix_release(v);
   if (rc)
     return rc;
   if (short_of_k && set == NULL) { /* the index could not find k: the scan can */
-    vs__free(pids);
+    vs__free(cands);
     strcpy(sc->info.plan, "exact-fallback");
     return scan_all(txn, c, ps ? ps->f : NULL, sc, err);
   }
   s = vs__malloc((n ? n : 1) * sizeof(*s));
   if (s == NULL) {
-    vs__free(pids);
+    vs__free(cands);
     return vs__err(err, VS_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n; i++) {
     const float *x;
 
+    s[m].pid = cands[i].pid;
+    if (cands[i].exact) {
+      s[m++].score = cands[i].score;
+      continue;
+    }
     /* A point the index knows but this snapshot does not (written after it
-     * began) is skipped: it is as if the search ran a moment earlier. */
-    rc = vs__vector_get(txn, c, pids[i], &x, err);
+     * began) is skipped: it is as if the search ran a moment earlier.
+     * make_hits() skips such points among the exact ones. */
+    rc = vs__vector_get(txn, c, cands[i].pid, &x, err);
     if (rc == VS_ENOTFOUND) {
       rc = VS_OK;
       continue;
     }
     if (rc)
       break;
-    s[m].pid = pids[i];
-    s[m].score = exact_score(c->metric, sc->q, x, c->dim);
-    m++;
+    s[m++].score = exact_score(c->metric, sc->q, x, c->dim);
   }
-  vs__free(pids);
+  vs__free(cands);
   if (rc) {
     vs__free(s);
     return rc;
@@ -416,6 +421,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   sc->info.candidates = m;
   sort_scored(s, m, c->metric);
   sc->top = s;
+  sc->nall = m; /* make_hits() takes the first k that this snapshot holds */
   sc->ntop = m < p->k ? m : p->k;
   return VS_OK;
 }
@@ -424,26 +430,38 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
  * vectors, then id strings and payloads. */
 static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
   unsigned with = sc->p->with;
-  size_t size = sc->ntop * sizeof(vs_hit), fbytes = 0, bbytes = 0;
+  size_t size, fbytes = 0, bbytes = 0;
+  size_t j = 0, want = sc->ntop, avail = sc->nall ? sc->nall : sc->ntop;
   MDB_val *recs;
   float *fp;
   char *bp;
   int rc = VS_OK;
 
-  recs = vs__calloc(sc->ntop ? sc->ntop : 1, sizeof(*recs));
+  recs = vs__calloc(want ? want : 1, sizeof(*recs));
   if (recs == NULL)
     return vs__err(err, VS_ENOMEM, "out of memory");
-  for (size_t i = 0; i < sc->ntop; i++) {
+  /* The first `want` candidates whose point this snapshot holds: the
+   * index's candidates may include a point written after the snapshot
+   * began (the scans read the snapshot itself, so theirs all exist). */
+  for (size_t i = 0; i < avail && j < want; i++) {
     MDB_val k = {8, &sc->top[i].pid};
-    uint16_t idlen;
-    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &recs[i]);
+    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &recs[j]);
 
-    if (mrc || recs[i].mv_size < VS__POINT_HEADER) {
+    if (mrc == MDB_NOTFOUND && sc->nall)
+      continue;
+    if (mrc || recs[j].mv_size < VS__POINT_HEADER) {
       rc = mrc && mrc != MDB_NOTFOUND ? vs__mdb_err(err, mrc, "read a point")
                                       : vs__err(err, VS_ECORRUPT, "point %llu is missing",
                                                 (unsigned long long)sc->top[i].pid);
       goto out;
     }
+    sc->top[j++] = sc->top[i];
+  }
+  sc->ntop = j;
+  size = sc->ntop * sizeof(vs_hit);
+  for (size_t i = 0; i < sc->ntop; i++) {
+    uint16_t idlen;
+
     memcpy(&idlen, (const uint8_t *)recs[i].mv_data + 2, 2);
     if ((size_t)VS__POINT_HEADER + idlen > recs[i].mv_size) {
       rc = vs__err(err, VS_ECORRUPT, "point %llu record is truncated",
@@ -566,7 +584,7 @@ static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
   vs__free(sc->q);
   vs__free(sc->top);
   vs__free(sc->hits);
-  sc->q = NULL, sc->top = NULL, sc->hits = NULL, sc->ntop = 0;
+  sc->q = NULL, sc->top = NULL, sc->hits = NULL, sc->ntop = 0, sc->nall = 0;
   memset(&sc->info, 0, sizeof(sc->info));
   if (c->dim == 0)
     return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it has no vectors", c->name);

@@ -608,17 +608,17 @@ static int fresh_topk(const vs__vix *v, const float *q, size_t k, vs__keep_fn ke
 }
 
 int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int nprobe,
-                       vs__keep_fn keep, void *kctx, uint64_t **pids, size_t *n, int *short_of_k,
+                       vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n, int *short_of_k,
                        vs_search_info *info, vs_error *err) {
   size_t cap = k, total = 0;
-  uint64_t *out;
+  vs__cand *out;
   cand *heap;
   size_t nheap = 0;
   float *dist = NULL;
   int64_t *labels = NULL;
   int rc = VS_OK;
 
-  *pids = NULL;
+  *cands = NULL;
   *n = 0;
   *short_of_k = 0;
   for (size_t i = 0; i < v->nsegs; i++) {
@@ -661,10 +661,16 @@ int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int n
       break;
     }
     {
+      /* FAISS's distance is the score when the segment keeps the vectors
+       * as they are (no compressed codes, no MIPS lift); cosine segments
+       * hold normalised vectors, so their inner product is the cosine. */
+      int exact = !s->approximate && !s->mips;
       size_t got = 0;
       for (size_t j = 0; j < kk; j++)
-        if (labels[j] >= 0 && (selector ? 1 : keep_internal(&kc, labels[j])))
-          out[total++] = s->pids[labels[j]], got++;
+        if (labels[j] >= 0 && (selector ? 1 : keep_internal(&kc, labels[j]))) {
+          out[total++] = (vs__cand){s->pids[labels[j]], dist[j], exact};
+          got++;
+        }
       /* Fewer than k from a segment that holds k live points (a graph walk
        * cut short by tombstones or a filter): the caller must scan. */
       if (got < k && got < s->n - ndead)
@@ -673,8 +679,8 @@ int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int n
   }
   if (rc == VS_OK && v->fn) {
     fresh_topk(v, q, k, keep, kctx, heap, &nheap);
-    for (size_t i = 0; i < nheap; i++)
-      out[total++] = heap[i].pid;
+    for (size_t i = 0; i < nheap; i++) /* fresh rows are scored exactly */
+      out[total++] = (vs__cand){heap[i].pid, heap[i].score, 1};
   }
   if (info) {
     info->segments = (uint32_t)v->nsegs;
@@ -688,7 +694,7 @@ out:
     vs__free(out);
     return rc;
   }
-  *pids = out;
+  *cands = out;
   *n = total;
   return VS_OK;
 }
@@ -890,8 +896,7 @@ out:
   return rc;
 }
 
-static int catch_up_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx,
-                         vs_error *err) {
+static int catch_up_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
   vs__vix *v;
   int rc = vs__vix_acquire(db, txn, c, &v, err);
 

@@ -21,15 +21,22 @@ typedef int (*vs__keep_fn)(void *ctx, uint64_t pid);
 int vs__vix_acquire(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__vix **out, vs_error *err);
 void vs__vix_release(vs__vix *v);
 
-/* Candidate pids for the k best matches of q (normalised for cosine): the
- * top of every segment (over-fetched where codes are approximate or
- * tombstones cannot be passed to FAISS) and the exact top k of the fresh
- * points.  The caller re-scores them from the stored vectors.  *pids is
- * allocated with vs__malloc.  *short_of_k is set when a segment returned
+/* A candidate: `score` is final when `exact`, else an approximation (PQ or
+ * SQ codes, or a MIPS-lifted distance) to re-score from the stored vector. */
+typedef struct vs__cand {
+  uint64_t pid;
+  float score;
+  int exact;
+} vs__cand;
+
+/* Candidates for the k best matches of q (normalised for cosine): the top
+ * of every segment (over-fetched where codes are approximate or tombstones
+ * cannot be passed to FAISS) and the exact top k of the fresh points.
+ * *cands is allocated with vs__malloc.  *short_of_k is set when a segment returned
  * fewer than k although it holds k live points (HNSW walks stop early
  * when many nodes are filtered out): then only a scan is sure to find k. */
 int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int nprobe,
-                       vs__keep_fn keep, void *kctx, uint64_t **pids, size_t *n, int *short_of_k,
+                       vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n, int *short_of_k,
                        vs_search_info *info, vs_error *err);
 
 /* A write to collection cid committed: if this process keeps an index for
