@@ -24,7 +24,6 @@
 #include "index/spec.h"
 #include "text/language.h"
 
-#define STALE 1         /* internal: the cached entry no longer matches the catalog */
 #define RECORD_HEADER 5 /* u8 version, u32 cid */
 
 static const char *const dbi_suffix[VS__DBI_COUNT] = {"ids", "pts", "vec", "log"};
@@ -314,7 +313,7 @@ static int dbis_open(MDB_txn *txn, uint32_t cid, unsigned create, MDB_dbi *dbi, 
 
 static vs__coll *cache_find(vs_db *db, const char *name, uint32_t cid, int any_cid) {
   for (vs__coll *c = db->colls; c; c = c->next)
-    if (strcmp(c->name, name) == 0 && (any_cid || c->cid == cid))
+    if (!c->dead && strcmp(c->name, name) == 0 && (any_cid || c->cid == cid))
       return c;
   return NULL;
 }
@@ -404,7 +403,7 @@ static int coll_check(vs_db *db, MDB_txn *txn, const vs__coll *c, vs_error *err)
   if (v.mv_size < RECORD_HEADER)
     return vs__err(err, VS_ECORRUPT, "collection record of '%s' is truncated", c->name);
   memcpy(&cid, (const uint8_t *)v.mv_data + 1, 4);
-  return cid == c->cid ? VS_OK : STALE;
+  return cid == c->cid && !c->dead ? VS_OK : VS__RETRY;
 }
 
 static vs__coll *cache_lookup(vs_db *db, const char *name) {
@@ -435,7 +434,7 @@ int vs__coll_read(vs_db *db, const char *name, vs__coll_fn fn, void *ctx, vs_err
     if (rc == VS_OK)
       rc = fn(db, txn, c, ctx, err);
     vs__read_end(db, txn);
-    if (rc != STALE)
+    if (rc != VS__RETRY)
       return rc;
     c = NULL;
   }
@@ -471,7 +470,7 @@ int vs__coll_write(vs_db *db, const char *name, vs__coll_fn fn, void *ctx, vs_er
       return rc;
     w.c = c;
     rc = vs__write(db, write_step, &w, 0, err);
-    if (rc != STALE)
+    if (rc != VS__RETRY)
       return rc;
     c = NULL;
   }
@@ -599,6 +598,13 @@ int vs_collection_drop(vs_db *db, const char *name, vs_error *err) {
    * process might otherwise still be using. */
   pthread_mutex_lock(&db->coll_lock);
   rc = vs__write(db, drop_step, &ctx, VS__WRITE_EXCLUSIVE, err);
+  if (rc != VS_OK && rc != VS_ENOTFOUND)
+    /* LMDB closes a dropped table's handle at mdb_drop, not at commit: after
+     * a failed drop the cached handles may be closed, and their numbers
+     * reused by the next mdb_dbi_open.  Resolve the name afresh. */
+    for (vs__coll *c = db->colls; c; c = c->next)
+      if (strcmp(c->name, name) == 0)
+        c->dead = 1;
   pthread_mutex_unlock(&db->coll_lock);
   if (rc == VS_OK)
     vs__vindex_drop(db, ctx.cid);

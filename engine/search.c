@@ -48,6 +48,7 @@ typedef struct search_ctx {
   scored *top; /* the result, best first */
   size_t ntop;
   size_t nall;  /* index plan: candidates in top, of which make_hits keeps ntop */
+  int retries;  /* attempts that found the index past their snapshot */
   vs_hit *hits; /* the output allocation */
   vs_search_info info;
 } search_ctx;
@@ -369,6 +370,12 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   int rc;
 
   rc = vs__vix_acquire(db, txn, c, &v, err);
+  if (rc == VS__RETRY && ++sc->retries < 3)
+    return VS__RETRY;    /* vs__coll_read runs the search again in a new snapshot */
+  if (rc == VS__RETRY) { /* writes keep outrunning us: the scan is exact in any snapshot */
+    strcpy(sc->info.plan, "exact-fallback");
+    return set ? scan_set(txn, c, set, sc, err) : scan_all(txn, c, ps ? ps->f : NULL, sc, err);
+  }
   if (rc)
     return rc;
   if (want > VS_K_MAX) /* still at least k: k <= VS_K_MAX */

@@ -21,7 +21,8 @@
  *
  *            key "index.<cid>" -> the vector index manifest of collection <cid>
  *                                 (engine/vindex.c): u8 version (1), u64 generation,
- *                                 u64 seq (every upsert up to it is in a segment),
+ *                                 u64 token (random: which writer made it), u64 seq
+ *                                 (every upsert up to it is in a segment),
  *                                 u32 segment count, then per segment: u16 name
  *                                 length, the file name (in DIR/segments/), u32
  *                                 tombstone length, a portable roaring bitmap of
@@ -105,6 +106,7 @@ typedef struct vs__coll {
   uint32_t dim;
   vs_metric metric;
   MDB_dbi dbi[VS__DBI_COUNT];
+  _Atomic int dead;      /* its handles may be closed (a failed drop): never use it */
   struct vs__coll *next; /* all entries ever made, for freeing at close */
 } vs__coll;
 
@@ -173,6 +175,10 @@ int vs__write(vs_db *db, vs__write_fn fn, void *ctx, unsigned flags, vs_error *e
 
 /* Internal status for "map full, grow and retry"; never returned to users. */
 #define VS__EMAPFULL (-1000)
+/* Internal status: "run this again in a new transaction" (a cached
+ * collection handle or an index is out of step with the snapshot).
+ * vs__coll_read/vs__coll_write retry on it; never returned to users. */
+#define VS__RETRY 1
 
 /* Collections (engine/catalog.c).
  *

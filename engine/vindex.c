@@ -38,8 +38,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <roaring/roaring.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,7 @@ struct vs__vix {
   uint64_t gen;     /* manifest generation this state derives from (0: none) */
   uint64_t token;   /* and its identity */
   uint64_t applied; /* last log seq replayed */
+  uint64_t epoch;   /* bumped whenever the fresh rows are rebuilt from scratch */
   vseg *segs;
   size_t nsegs;
   /* The fresh segment: rows in pid order (= log order). */
@@ -93,7 +96,7 @@ typedef struct vs__vindex {
 } vs__vindex;
 
 static uint64_t new_token(void) {
-  static uint64_t counter;
+  static _Atomic uint64_t counter;
   struct timespec ts;
   uint64_t x;
 
@@ -119,6 +122,7 @@ static void segments_path(const vs_db *db, char *buf, size_t cap, const char *fi
 
 static void fresh_clear(vs__vix *v) {
   v->fn = 0;
+  v->epoch++; /* a sealer's copy of the old rows no longer matches them */
   if (v->fdead)
     roaring_bitmap_clear(v->fdead);
 }
@@ -300,7 +304,9 @@ static int manifest_load(vs_db *db, vs__vix *v, const MDB_val *val, uint64_t *se
     }
     p += tl;
     segments_path(db, path, sizeof(path), segs[i].file);
-    if (vs__segment_read(path, &segs[i].s, msg, sizeof(msg)))
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+      rc = VS__RETRY; /* a rebuild replaced it after this snapshot began */
+    else if (vs__segment_read(path, &segs[i].s, msg, sizeof(msg)))
       rc = vs__err(err, VS_EIO, "%s", msg);
     else if (segs[i].s->dim != v->dim)
       rc = vs__err(err, VS_ECORRUPT, "segment %s has dim %u, the collection %u", segs[i].file,
@@ -479,7 +485,7 @@ static void schedule(vs_db *db, vs__vix *v) {
 }
 
 int vs__vix_acquire(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__vix **out, vs_error *err) {
-  uint64_t gen, token;
+  uint64_t gen, token, last;
   vs__state st;
   vs__vix *v;
   int rc;
@@ -492,21 +498,27 @@ int vs__vix_acquire(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__vix **out, v
   if ((rc = manifest_head(db, txn, c->cid, &gen, &token, NULL, err)) ||
       (rc = vs__state_get(db, txn, c->cid, &st, err)))
     return rc;
+  last = st.next_seq - 1;
   for (;;) {
     int newer, seal;
 
     pthread_rwlock_rdlock(&v->lock);
     newer = v->stale || gen > v->gen || (gen == v->gen && token != v->token);
-    if (!newer && v->applied >= st.next_seq - 1) {
+    if (!newer && v->applied == last) {
       *out = v;
       return VS_OK;
     }
     pthread_rwlock_unlock(&v->lock);
+    if (!newer && v->applied > last)
+      return VS__RETRY; /* see vindex.h */
 
     pthread_rwlock_wrlock(&v->lock);
     newer = v->stale || gen > v->gen || (gen == v->gen && token != v->token);
-    rc = newer ? reload(db, txn, c, v, st.next_seq - 1, err)
-               : replay(txn, c, v, st.next_seq - 1, err);
+    if (!newer && v->applied > last) {
+      pthread_rwlock_unlock(&v->lock);
+      return VS__RETRY;
+    }
+    rc = newer ? reload(db, txn, c, v, last, err) : replay(txn, c, v, last, err);
     if (rc)
       v->stale = 1; /* a partial replay must not be trusted */
     seal = rc == VS_OK && v->fn >= db->seal_threshold;
@@ -716,6 +728,8 @@ static int manifest_cas(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, v
   MDB_val k, val = {cc->len, (void *)cc->bytes};
   int rc, mrc;
 
+  if (c->cid != cc->cid) /* dropped and made again under the same name meanwhile */
+    return vs__err(err, VS_ENOTFOUND, "collection '%s' was dropped", c->name);
   rc = manifest_head(db, txn, cc->cid, &gen, &token, NULL, err);
   if (rc)
     return rc;
@@ -732,8 +746,15 @@ static int ensure_segments_dir(vs_db *db, vs_error *err) {
   char path[4096];
 
   segments_path(db, path, sizeof(path), NULL);
-  if (mkdir(path, 0755) && errno != EEXIST)
+  if (mkdir(path, 0755) == 0) {
+    int fd = open(db->dir, O_RDONLY); /* make the new directory entry durable */
+    if (fd >= 0) {
+      fsync(fd);
+      close(fd);
+    }
+  } else if (errno != EEXIST) {
     return vs__err(err, VS_EIO, "create %s: %s", path, strerror(errno));
+  }
   return VS_OK;
 }
 
@@ -790,7 +811,8 @@ static void unlink_segment(vs_db *db, const char *file) {
 /* Seal the fresh rows of v into a segment (see the file comment). */
 static int seal(vs_db *db, vs__vix *v, vs_error *err) {
   char spec[VS_INDEX_SPEC_MAX + 1];
-  uint64_t gen0, token0, seq = 0, gen1, token1;
+  uint64_t gen0, token0, seq = 0, gen1, token1, epoch0;
+  char installed[96] = "";
   float *x = NULL;
   uint64_t *pids = NULL;
   size_t m;
@@ -819,6 +841,7 @@ static int seal(vs_db *db, vs__vix *v, vs_error *err) {
   }
   gen0 = v->gen;
   token0 = v->token;
+  epoch0 = v->epoch;
   pthread_rwlock_unlock(&v->lock);
   if (x == NULL || pids == NULL) {
     rc = vs__err(err, VS_ENOMEM, "out of memory");
@@ -832,7 +855,7 @@ static int seal(vs_db *db, vs__vix *v, vs_error *err) {
     goto out;
 
   pthread_rwlock_wrlock(&v->lock);
-  if (v->gen != gen0 || v->token != token0 || v->stale || v->fn < m) {
+  if (v->gen != gen0 || v->token != token0 || v->epoch != epoch0 || v->stale || v->fn < m) {
     pthread_rwlock_unlock(&v->lock); /* reloaded meanwhile: this work is moot */
     unlink_segment(db, file);
     goto out;
@@ -852,6 +875,7 @@ static int seal(vs_db *db, vs__vix *v, vs_error *err) {
 
     ns->s = seg;
     ns->file = file;
+    snprintf(installed, sizeof(installed), "%s", file);
     ns->dead = roaring_bitmap_create();
     /* Tombstones of sealed rows move to the segment; the rest shift down. */
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
@@ -885,6 +909,7 @@ static int seal(vs_db *db, vs__vix *v, vs_error *err) {
     pthread_rwlock_wrlock(&v->lock);
     v->stale = 1;
     pthread_rwlock_unlock(&v->lock);
+    unlink_segment(db, installed); /* no manifest names it */
   }
 
 out:
@@ -903,7 +928,7 @@ static int catch_up_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, 
   (void)ctx;
   if (rc == VS_OK)
     vs__vix_release(v);
-  return rc;
+  return rc == VS__RETRY ? VS_OK : rc; /* already past this snapshot */
 }
 
 void vs__vindex_notify(vs_db *db, uint32_t cid) {
@@ -959,6 +984,7 @@ static void *worker_main(void *arg) {
 /* ---- rebuild ---------------------------------------------------------------------------- */
 
 typedef struct snap_ctx {
+  uint32_t cid; /* the collection the rebuild started on */
   uint32_t dim;
   float *x;
   uint64_t *pids;
@@ -976,6 +1002,8 @@ static int snapshot_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, 
   vs__state st;
   int rc, mrc;
 
+  if (c->cid != sc->cid)
+    return vs__err(err, VS_ENOTFOUND, "collection '%s' was dropped", c->name);
   if ((rc = vs__state_get(db, txn, c->cid, &st, err)) ||
       (rc = manifest_head(db, txn, c->cid, &sc->gen0, &sc->token0, &sc->old, err)))
     return rc;
@@ -1094,6 +1122,7 @@ int vs__vindex_rebuild(vs_db *db, const char *name, const char *spec, int thread
   v->busy = 1;
   pthread_rwlock_unlock(&v->lock);
 
+  sc.cid = c.cid;
   rc = vs__coll_read(db, name, snapshot_step, &sc, err);
   if (rc)
     goto out;

@@ -15,9 +15,14 @@ typedef struct vs__vix vs__vix;
  * in the searching thread, inside its read transaction. */
 typedef int (*vs__keep_fn)(void *ctx, uint64_t pid);
 
-/* Find (or make) the index of collection c, bring it up to date with the
- * log as `txn` sees it, and return it read-locked: searches may run, the
- * index does not change until vs__vix_release(). */
+/* Find (or make) the index of collection c, bring it to exactly the log
+ * position `txn` sees, and return it read-locked: searches may run, the
+ * index does not change until vs__vix_release().  Index and snapshot then
+ * agree point for point: every candidate exists in the snapshot, and no
+ * tombstone is newer than it.  Returns VS__RETRY when the index is already
+ * past this snapshot (another thread caught it up with a newer one) or a
+ * segment file of this snapshot's manifest was replaced meanwhile: the
+ * caller retries with a new transaction, or scans. */
 int vs__vix_acquire(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__vix **out, vs_error *err);
 void vs__vix_release(vs__vix *v);
 

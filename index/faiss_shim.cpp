@@ -20,6 +20,7 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFastScan.h>
+#include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/IDSelector.h>
 #include <omp.h>
@@ -56,25 +57,37 @@ struct ThreadScope {
     if (threads > 0)
       omp_set_num_threads(threads);
   }
-  ~ThreadScope() { omp_set_num_threads(saved); }
+  ~ThreadScope() {
+    omp_set_num_threads(saved);
+  }
   ThreadScope(const ThreadScope &) = delete;
   ThreadScope &operator=(const ThreadScope &) = delete;
 };
 
 } // namespace
 
+/* Does the index compute its distances on the vectors as added (no codes,
+ * no transform)?  Then its distances are exact scores. */
+static bool exact_distances(const faiss::Index *i) {
+  if (dynamic_cast<const faiss::IndexFlat *>(i) || dynamic_cast<const faiss::IndexIVFFlat *>(i))
+    return true;
+  auto *h = dynamic_cast<const faiss::IndexHNSW *>(i);
+  return h && dynamic_cast<const faiss::IndexFlat *>(h->storage) != nullptr;
+}
+
 extern "C" unsigned vs__faiss_caps(const FaissIndex *index) {
   const faiss::Index *i = idx(index);
+  unsigned exact = exact_distances(i) ? VS__FAISS_EXACT : 0;
 
   if (dynamic_cast<const faiss::IndexHNSW *>(i))
-    return VS__FAISS_HNSW | VS__FAISS_SELECTOR | VS__FAISS_PARAMS;
+    return VS__FAISS_HNSW | VS__FAISS_SELECTOR | VS__FAISS_PARAMS | exact;
   if (dynamic_cast<const faiss::IndexIVFFastScan *>(i))
     return VS__FAISS_IVF; /* nprobe only through the index's own field */
   if (dynamic_cast<const faiss::IndexIVF *>(i))
-    return VS__FAISS_IVF | VS__FAISS_SELECTOR | VS__FAISS_PARAMS;
+    return VS__FAISS_IVF | VS__FAISS_SELECTOR | VS__FAISS_PARAMS | exact;
   if (dynamic_cast<const faiss::IndexFlat *>(i) ||
       dynamic_cast<const faiss::IndexScalarQuantizer *>(i))
-    return VS__FAISS_SELECTOR | VS__FAISS_PARAMS;
+    return VS__FAISS_SELECTOR | VS__FAISS_PARAMS | exact;
   return 0;
 }
 

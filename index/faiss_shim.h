@@ -25,6 +25,8 @@ enum {
   VS__FAISS_IVF = 1u << 1,      /* an IndexIVF: per-query nprobe */
   VS__FAISS_SELECTOR = 1u << 2, /* search honours an IDSelector */
   VS__FAISS_PARAMS = 1u << 3,   /* search takes SearchParameters at all */
+  VS__FAISS_EXACT = 1u << 4,    /* distances are computed on the vectors as added:
+                                   Flat, HNSW over Flat, IVF Flat (no codes, no transform) */
 };
 
 unsigned vs__faiss_caps(const FaissIndex *index);

@@ -43,10 +43,6 @@ void vs__segment_free(vs__segment *s) {
   free(s);
 }
 
-static int is_approximate(const char *spec) {
-  return strstr(spec, "PQ") != NULL || strstr(spec, "SQ") != NULL;
-}
-
 static int is_hnsw(const char *spec) {
   return strncmp(spec, "HNSW", 4) == 0;
 }
@@ -130,8 +126,8 @@ int vs__segment_build(const char *spec, int ip, uint32_t dim, const float *x, co
         vs__faiss_build(s->index, n, data, 0, NULL, threads, msg, msgcap))
       goto fail;
   }
-  s->approximate = is_approximate(s->spec);
   s->caps = vs__faiss_caps(s->index);
+  s->approximate = !(s->caps & VS__FAISS_EXACT);
   free(lifted);
   *out = s;
   return 0;
@@ -279,6 +275,7 @@ int vs__segment_read(const char *path, vs__segment **out, char *msg, size_t msgc
     goto fail;
   }
   s->caps = vs__faiss_caps(s->index);
+  s->approximate = !(s->caps & VS__FAISS_EXACT); /* from the index itself, not the header */
   fclose(f);
   *out = s;
   return 0;

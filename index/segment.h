@@ -32,7 +32,8 @@ typedef struct vs__segment {
   uint32_t dim;    /* the collection's dim (the index has dim + 1 when mips) */
   int ip;          /* the search order is "higher is better" */
   int mips;        /* built with the MIPS-to-L2 reduction */
-  int approximate; /* codes are compressed (PQ, SQ): over-fetch and re-rank */
+  int approximate; /* distances are not exact (PQ/SQ codes, PCA, LSH, ...: any index
+                      but Flat, HNSW-Flat and IVF-Flat): over-fetch and re-score */
   unsigned caps;   /* vs__faiss_caps() of index */
   char *spec;      /* the spec actually built ("Flat" when training was impossible) */
 } vs__segment;

@@ -9,6 +9,7 @@
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,11 +235,14 @@ static void test_ann_recall(void **state) {
     int spread, ef, nprobe;
     double min_recall;
   } cases[] = {
-      {"HNSW32", VS_METRIC_L2, 0, 64, 0, 0.95},     {"HNSW16,SQ8", VS_METRIC_L2, 0, 64, 0, 0.90},
+      {"HNSW32", VS_METRIC_L2, 0, 64, 0, 0.95},
+      {"HNSW16,SQ8", VS_METRIC_L2, 0, 64, 0, 0.90},
       {"HNSW32", VS_METRIC_IP, 1, 64, 0, 0.95}, /* MIPS on unnormalised vectors */
-      {"HNSW32", VS_METRIC_COSINE, 1, 64, 0, 0.95}, {"IVF32,Flat", VS_METRIC_L2, 0, 0, 8, 0.90},
+      {"HNSW32", VS_METRIC_COSINE, 1, 64, 0, 0.95},
+      {"IVF32,Flat", VS_METRIC_L2, 0, 0, 8, 0.90},
       {"IVF32,PQ8", VS_METRIC_L2, 0, 0, 8, 0.80},
-      {"IVF32,PQ16x4fs", VS_METRIC_L2, 0, 0, 8, 0.80}, /* fast-scan, re-ranked exactly */   {"IVF32,Flat", VS_METRIC_IP, 1, 0, 8, 0.90},
+      {"IVF32,PQ16x4fs", VS_METRIC_L2, 0, 0, 8, 0.80},
+      /* fast-scan, re-ranked exactly */ {"IVF32,Flat", VS_METRIC_IP, 1, 0, 8, 0.90},
   };
   fixture *f = *state;
   const size_t n = 4000, dim = 32, nq = 30, k = 10;
@@ -823,6 +827,126 @@ static void test_filtered_after_writes(void **state) {
   free(qs);
 }
 
+/* ---- concurrent writers, rebuilds and searchers on one handle ------------------------ */
+
+typedef struct racer {
+  vs_db *db;
+  const float *x;
+  int stop;
+  long searches, bad;
+  char why[400];
+} racer;
+
+static void *upsert_loop(void *arg) {
+  racer *r = arg;
+
+  for (int i = 0; i < 3000 && !r->stop; i++) {
+    vs_point p = {vs_id_int(7), r->x + 7 * 8, 8, NULL, 0};
+    if (vs_upsert(r->db, "c", &p, 1, NULL))
+      r->bad++;
+  }
+  return NULL;
+}
+
+static void *rebuild_loop(void *arg) {
+  racer *r = arg;
+
+  for (int i = 0; i < 15 && !r->stop; i++) {
+    vs_error err = VS_ERROR_INIT;
+    int rc = vs_collection_rebuild(r->db, "c", i % 2 ? "HNSW16" : "Flat", 1, &err);
+    if (rc && rc != VS_EBUSY) {
+      r->bad++;
+      snprintf(r->why, sizeof(r->why), "rebuild: %s", err.message);
+    }
+  }
+  return NULL;
+}
+
+/* Point 7 is replaced over and over with the same vector while other
+ * threads search for it: every search finds exactly it, and 101 points are
+ * always live, so a k = 5 search always has 5 hits. */
+static void *search_loop(void *arg) {
+  racer *r = arg;
+
+  while (!r->stop) {
+    vs_search_params sp = {r->x + 7 * 8, 8, 5, 0, 0, 0, 0, NULL};
+    vs_error err = VS_ERROR_INIT;
+    vs_hit *h;
+    size_t n;
+    int rc = vs_search(r->db, "c", &sp, &h, &n, NULL, &err);
+
+    r->searches++;
+    if (rc || n != 5 || h[0].id.num != 7 || h[0].score != 0) {
+      r->bad++;
+      snprintf(r->why, sizeof(r->why), "rc %d (%s), %zu hits, first %llu", rc, err.message, n,
+               n ? (unsigned long long)h[0].id.num : 0ull);
+    }
+    vs_free(h);
+  }
+  return NULL;
+}
+
+static void test_concurrent_writes_and_rebuilds(void **state) {
+  fixture *f = *state;
+  float *x = random_rows(101, 8, 31, 0);
+  pthread_t w, rb, s[3];
+  racer r = {f->db, x, 0, 0, 0, ""}, rr = r, rs[3];
+
+  tu_create(f->db, "c", 8, VS_METRIC_L2, "Flat");
+  upsert_rows(f->db, "c", x, 101, 8, 0);
+  for (int i = 0; i < 3; i++) {
+    rs[i] = r;
+    pthread_create(&s[i], NULL, search_loop, &rs[i]);
+  }
+  pthread_create(&w, NULL, upsert_loop, &r);
+  pthread_create(&rb, NULL, rebuild_loop, &rr);
+  pthread_join(w, NULL);
+  pthread_join(rb, NULL);
+  for (int i = 0; i < 3; i++) {
+    rs[i].stop = 1;
+    pthread_join(s[i], NULL);
+    if (rs[i].bad)
+      fail_msg("%ld of %ld searches went wrong, e.g. %s", rs[i].bad, rs[i].searches, rs[i].why);
+    assert_true(rs[i].searches > 0);
+  }
+  assert_int_equal(r.bad, 0);
+  if (rr.bad)
+    fail_msg("%s", rr.why);
+  free(x);
+}
+
+/* Indexes whose distances are not the metric (PCA, LSH, codes) are
+ * re-scored: every score equals the exact one. */
+static void test_transformed_index_scores(void **state) {
+  fixture *f = *state;
+  const size_t n = 1000, dim = 8;
+  float *x = random_rows(n, dim, 41, 0);
+  vs_error err = VS_ERROR_INIT;
+  const char *specs[] = {"PCA4,Flat", "LSH", "IVF8,PQ4"};
+
+  for (size_t si = 0; si < 3; si++) {
+    char name[8];
+    snprintf(name, sizeof(name), "t%zu", si);
+    tu_create(f->db, name, dim, VS_METRIC_L2, specs[si]);
+    upsert_rows(f->db, name, x, n, dim, 0);
+    TU_EXPECT(vs_collection_rebuild(f->db, name, NULL, 1, &err), VS_OK, &err);
+    for (size_t qi = 0; qi < 5; qi++) {
+      size_t nh;
+      vs_hit *h = search(f->db, name, x + qi * 100 * dim, dim, 5, 0, 0, 0, &nh, NULL);
+      for (size_t i = 0; i < nh; i++) {
+        float d = 0;
+        for (size_t j = 0; j < dim; j++) {
+          float t = x[qi * 100 * dim + j] - x[h[i].id.num * dim + j];
+          d += t * t;
+        }
+        assert_float_equal(h[i].score, d, 1e-4 * (1 + d));
+      }
+      vs_free(h);
+    }
+  }
+  free(x);
+}
+
 /* The rebuilding process of test_rebuild_by_another_process. */
 static int rebuild_main(const char *dir) {
   vs_open_options o = {0, 0, 0, 0};
@@ -896,6 +1020,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_bad_filters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_filtered_after_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebuild_by_another_process, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_writes_and_rebuilds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_transformed_index_scores, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
