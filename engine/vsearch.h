@@ -433,19 +433,21 @@ typedef struct vs_hit {
 
 /* How a search ran.  `plan` is one of "exact" (a scan of every stored
  * vector, as asked), "index" (FAISS segments and fresh points),
- * "filtered-scan" (a filter estimated to pass few points: every payload is
- * checked and only the passing points are scored), "index-filtered" (the
- * index with the filter applied inside FAISS through an IDSelector),
+ * "filtered-scan" (a filter that passes few points: only the passing points
+ * are scored, found through the payload index), "index-filtered" (the index
+ * with the filter applied inside FAISS through an IDSelector),
  * "exact-fallback" (the index found fewer than k of the points that exist,
- * as an HNSW walk may when most nodes are tombstoned or filtered out: the
- * scan ran instead, so k results come back whenever k points pass) or
- * "empty".  `selectivity` is the estimated fraction of points passing the
- * filter (1 without one). */
+ * as an HNSW walk may when most nodes are tombstoned or filtered out, or
+ * writes kept outrunning the search: the scan ran instead, so k results
+ * come back whenever k points pass) or "empty".  `selectivity` is the
+ * fraction of live points passing the filter: exact when the payload index
+ * answered (the usual case), else estimated from a sample; 1 without a
+ * filter.  `candidates` counts the points scored. */
 typedef struct vs_search_info {
   char plan[16];
   uint32_t segments;   /* FAISS segments searched */
   uint64_t fresh;      /* fresh points scanned exactly */
-  uint64_t candidates; /* candidates re-scored from stored vectors */
+  uint64_t candidates; /* points scored (index candidates, or scanned points) */
   double selectivity;
 } vs_search_info;
 
