@@ -333,6 +333,8 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
   rc = init_env(db, err);
   if (rc)
     goto fail_env;
+  if (!(db->flags & VS_OPEN_READONLY))
+    vs__vindex_sweep(db);
   *out = db;
   return VS_OK;
 

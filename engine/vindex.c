@@ -1053,12 +1053,13 @@ static int noop_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
   return VS_OK;
 }
 
-/* Delete the files the old manifest named. */
-static void delete_old_files(vs_db *db, const MDB_val *old) {
-  const uint8_t *p = old->mv_data, *end = p + old->mv_size;
+/* Call fn for each segment file a manifest names (bytes from disk: a
+ * malformed tail ends the walk). */
+static void manifest_each(const MDB_val *m, void (*fn)(void *ctx, const char *name), void *ctx) {
+  const uint8_t *p = m->mv_data, *end = p + m->mv_size;
   uint32_t nsegs;
 
-  if (old->mv_size < 29)
+  if (m->mv_size < 29)
     return;
   memcpy(&nsegs, p + 25, 4);
   p += 29;
@@ -1079,8 +1080,69 @@ static void delete_old_files(vs_db *db, const MDB_val *old) {
       return;
     p += tl;
     if (strchr(name, '/') == NULL)
-      unlink_segment(db, name);
+      fn(ctx, name);
   }
+}
+
+static void unlink_cb(void *ctx, const char *name) {
+  unlink_segment(ctx, name);
+}
+
+/* Delete the files the old manifest named. */
+static void delete_old_files(vs_db *db, const MDB_val *old) {
+  manifest_each(old, unlink_cb, db);
+}
+
+typedef struct named_ctx {
+  const char *file;
+  int found;
+} named_ctx;
+
+static void named_cb(void *ctx, const char *name) {
+  named_ctx *nc = ctx;
+  nc->found |= strcmp(nc->file, name) == 0;
+}
+
+void vs__vindex_sweep(vs_db *db) {
+  char path[4096];
+  struct dirent *e;
+  MDB_txn *txn;
+  DIR *d;
+
+  segments_path(db, path, sizeof(path), NULL);
+  d = opendir(path);
+  if (d == NULL)
+    return;
+  if (vs__read_begin(db, &txn, NULL)) {
+    closedir(d);
+    return;
+  }
+  while ((e = readdir(d)) != NULL) {
+    named_ctx nc = {e->d_name, 0};
+    struct stat st;
+    unsigned cid;
+    char key[32], file[4400];
+    MDB_val k, v;
+    size_t len = strlen(e->d_name);
+
+    if (sscanf(e->d_name, "c%u-", &cid) != 1 ||
+        !(len > 4 && (strcmp(e->d_name + len - 4, ".seg") == 0 ||
+                      (len > 8 && strcmp(e->d_name + len - 8, ".seg.tmp") == 0))))
+      continue;
+    snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+    /* A file a seal or rebuild of another process is about to commit is
+     * young; an orphan of a killed one is not. */
+    if (stat(file, &st) != 0 || time(NULL) - st.st_mtime < VS__SWEEP_AGE)
+      continue;
+    k.mv_size = (size_t)snprintf(key, sizeof(key), "index.%u", cid);
+    k.mv_data = key;
+    if (mdb_get(txn, db->meta, &k, &v) == 0)
+      manifest_each(&v, named_cb, &nc);
+    if (!nc.found)
+      unlink(file);
+  }
+  vs__read_end(db, txn);
+  closedir(d);
 }
 
 int vs__vindex_rebuild(vs_db *db, const char *name, const char *spec, int threads, vs_error *err) {

@@ -55,6 +55,13 @@ int vs__vindex_rebuild(vs_db *db, const char *name, const char *spec, int thread
 /* Forget collection cid's index and delete its segment files (after a drop). */
 void vs__vindex_drop(vs_db *db, uint32_t cid);
 
+/* Delete segment files that no manifest names and that are older than
+ * VS__SWEEP_AGE seconds: left by a seal or rebuild killed before its
+ * manifest committed.  Younger ones may belong to another process that is
+ * about to commit.  Called by vs_db_open. */
+#define VS__SWEEP_AGE 3600
+void vs__vindex_sweep(vs_db *db);
+
 /* Stop the background thread and free every index.  Called by vs_db_close. */
 void vs__vindex_close(vs_db *db);
 

@@ -8,6 +8,7 @@
  */
 #include "tests/testutil.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
+
+#include "engine/vindex.h"
 
 typedef struct fixture {
   char *dir;
@@ -947,6 +951,55 @@ static void test_transformed_index_scores(void **state) {
   free(x);
 }
 
+/* Orphan segment files (a seal or rebuild killed before its manifest
+ * committed) are deleted at open once old; live and young files stay. */
+static void test_orphan_sweep(void **state) {
+  fixture *f = *state;
+  float *x = random_rows(100, 8, 51, 0);
+  vs_error err = VS_ERROR_INIT;
+  char path[4400], live[4400] = "";
+  struct utimbuf old = {time(NULL) - 2 * VS__SWEEP_AGE, time(NULL) - 2 * VS__SWEEP_AGE};
+  const char *orphans[] = {"c1-g7-00000000deadbeef.seg", "c1-g8-00000000deadbeef.seg.tmp",
+                           "c1-g9-00000000000young.seg", "notes.txt"};
+  FILE *fp;
+  DIR *d;
+  struct dirent *e;
+
+  tu_create(f->db, "c", 8, VS_METRIC_L2, "Flat");
+  upsert_rows(f->db, "c", x, 100, 8, 0);
+  TU_EXPECT(vs_collection_rebuild(f->db, "c", NULL, 1, &err), VS_OK, &err);
+  snprintf(path, sizeof(path), "%s/segments", f->dir);
+  d = opendir(path);
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL)
+    if (strstr(e->d_name, ".seg"))
+      snprintf(live, sizeof(live), "%s/segments/%s", f->dir, e->d_name);
+  closedir(d);
+  assert_true(live[0]);
+  assert_int_equal(utime(live, &old), 0);
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof(path), "%s/segments/%s", f->dir, orphans[i]);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    if (i != 2)
+      assert_int_equal(utime(path, &old), 0);
+  }
+  reopen(f, 0);
+  assert_int_equal(access(live, F_OK), 0);
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof(path), "%s/segments/%s", f->dir, orphans[i]);
+    assert_int_equal(access(path, F_OK) == 0, i >= 2); /* young and foreign files stay */
+  }
+  {
+    size_t nh;
+    vs_hit *h = search(f->db, "c", x + 8 * 5, 8, 1, 0, 0, 0, &nh, NULL);
+    assert_int_equal(h[0].id.num, 5);
+    vs_free(h);
+  }
+  free(x);
+}
+
 /* The rebuilding process of test_rebuild_by_another_process. */
 static int rebuild_main(const char *dir) {
   vs_open_options o = {0, 0, 0, 0};
@@ -1022,6 +1075,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_rebuild_by_another_process, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_writes_and_rebuilds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transformed_index_scores, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_orphan_sweep, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
