@@ -440,6 +440,7 @@ typedef struct field {
 } field;
 
 struct vs__filter {
+  uint64_t digest; /* of the msgpack form it was parsed from (vs__filter_digest) */
   node root;
   field *fields; /* sorted bytewise, distinct */
   size_t n_fields;
@@ -989,6 +990,10 @@ static int parse_bytes(const uint8_t *p, size_t len, vs__filter **out, vs_error 
   rc = build_id_list(&s);
   if (rc)
     goto fail;
+  /* FNV-1a over the bytes: equal filters sent the same way share a digest. */
+  s.f->digest = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < len; i++)
+    s.f->digest = (s.f->digest ^ p[i]) * 0x100000001b3ull;
   vs__free(s.keyed);
   *out = s.f;
   return VS_OK;
@@ -1588,4 +1593,8 @@ fail:
 
 int vs__filter_eval(const vs__filter *f, const vs__set_ops *ops, roaring_bitmap_t **out) {
   return set_node(f, ops, &f->root, out);
+}
+
+uint64_t vs__filter_digest(const vs__filter *f) {
+  return f->digest;
 }

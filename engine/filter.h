@@ -77,6 +77,11 @@ int vs__filter_parse_json(const char *json, size_t len, vs__filter **out, vs_err
  * reserved byte 0xc1 are VS_EINVAL.  Thread-safe. */
 int vs__filter_parse_msgpack(const void *p, size_t len, vs__filter **out, vs_error *err);
 
+/* A 64-bit digest of the msgpack form the filter was parsed from (JSON is
+ * re-encoded to msgpack first): the same filter text gives the same digest,
+ * so per-filter caches can key on it.  Thread-safe. */
+uint64_t vs__filter_digest(const vs__filter *f);
+
 /* Release a filter.  Accepts NULL. */
 void vs__filter_free(vs__filter *f);
 

@@ -362,8 +362,10 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   const vs_search_params *p = sc->p;
   const roaring_bitmap_t *set = ps ? ps->set : NULL;
   size_t want = set ? FILTER_WALK_K * p->k : p->k;
+  roaring_bitmap_t *extra = NULL;
   vs__cand *cands = NULL;
   size_t n = 0, m = 0;
+  uint64_t nextra;
   int short_of_k;
   vs__vix *v;
   scored *s;
@@ -380,22 +382,59 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     return rc;
   if (want > VS_K_MAX) /* still at least k: k <= VS_K_MAX */
     want = VS_K_MAX;
-  rc = vs__vix_candidates(v, sc->q, want, p->ef, p->nprobe, ps ? keep_passing : NULL,
-                          (void *)(uintptr_t)ps, &cands, &n, &short_of_k, &sc->info, err);
+  if (set && vs__vix_filter_covered(v, vs__filter_digest(ps->f))) {
+    /* This filter has a sub-index (vindex.c): walk it, and score exactly
+     * the passing points added since it was built. */
+    const roaring_bitmap_t *covered = vs__vix_filter_covered(v, vs__filter_digest(ps->f));
+    extra = roaring_bitmap_andnot(set, covered);
+    rc = extra ? vs__vix_filter_candidates(v, vs__filter_digest(ps->f), sc->q, p->k, p->ef,
+                                           keep_passing, (void *)(uintptr_t)ps, &cands, &n, err)
+               : vs__err(err, VS_ENOMEM, "out of memory");
+    want = p->k;
+    short_of_k = 0;
+    strcpy(sc->info.plan, "filter-index");
+  } else {
+    rc = vs__vix_candidates(v, sc->q, want, p->ef, p->nprobe, ps ? keep_passing : NULL,
+                            (void *)(uintptr_t)ps, &cands, &n, &short_of_k, &sc->info, err);
+  }
   vs__vix_release(v);
-  if (rc)
+  if (rc) {
+    if (extra)
+      roaring_bitmap_free(extra);
     return rc;
+  }
   if (short_of_k && set == NULL) { /* the index could not find k: the scan can */
     vs__free(cands);
     strcpy(sc->info.plan, "exact-fallback");
     return scan_all(txn, c, ps ? ps->f : NULL, sc, err);
   }
-  s = vs__malloc((n ? n : 1) * sizeof(*s));
+  nextra = extra ? roaring_bitmap_get_cardinality(extra) : 0;
+  s = vs__malloc((n + nextra ? n + nextra : 1) * sizeof(*s));
   if (s == NULL) {
     vs__free(cands);
+    if (extra)
+      roaring_bitmap_free(extra);
     return vs__err(err, VS_ENOMEM, "out of memory");
   }
-  for (size_t i = 0; i < n; i++) {
+  if (extra) { /* passing points newer than the sub-index */
+    roaring_uint32_iterator_t *it = roaring_create_iterator(extra);
+    for (; it && it->has_value && rc == VS_OK; roaring_advance_uint32_iterator(it)) {
+      const float *x;
+      rc = vs__vector_get(txn, c, it->current_value, &x, err);
+      if (rc == VS_OK) {
+        s[m].pid = it->current_value;
+        s[m++].score = exact_score(c->metric, sc->q, x, c->dim);
+      } else if (rc == VS_ENOTFOUND) {
+        rc = VS_OK;
+      }
+    }
+    if (it)
+      roaring_free_uint32_iterator(it);
+    else
+      rc = vs__err(err, VS_ENOMEM, "out of memory");
+    roaring_bitmap_free(extra);
+  }
+  for (size_t i = 0; i < n && rc == VS_OK; i++) {
     const float *x;
 
     s[m].pid = cands[i].pid;
@@ -422,6 +461,10 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   }
   if (set && m < want && m < roaring_bitmap_get_cardinality(set)) {
     vs__free(s);
+    /* The walk missed the passing points; if this filter keeps doing
+     * that, it gets a sub-index of its own. */
+    if (strcmp(sc->info.plan, "filter-index") != 0)
+      vs__vindex_filter_missed(db, v, vs__filter_digest(ps->f), set);
     strcpy(sc->info.plan, "exact-fallback");
     return scan_set(txn, c, set, sc, err);
   }

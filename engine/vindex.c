@@ -59,6 +59,20 @@
 #define SCAN_BLOCK 1024  /* fresh rows per distance call */
 #define DEFAULT_EF 64    /* HNSW efSearch when a query names none */
 
+/* A filter sub-index: a segment over the points that passed one filter
+ * when it was built (see "filter sub-indexes"). */
+typedef struct fentry {
+  uint64_t digest;
+  vs__segment *seg;
+  roaring_bitmap_t *covered; /* the pids in seg */
+  struct fentry *next;
+} fentry;
+
+#define FCACHE_MAX 16   /* sub-indexes per collection (oldest evicted) */
+#define FCACHE_NOTES 32 /* filters whose misses are counted */
+#define FCACHE_AFTER 3  /* misses of one filter before it gets a sub-index */
+#define FCACHE_MIN 1000 /* passing points worth a sub-index */
+
 typedef struct vseg {
   vs__segment *s;
   roaring_bitmap_t *dead; /* internal ids deleted since the segment was built */
@@ -84,6 +98,16 @@ struct vs__vix {
   roaring_bitmap_t *fdead; /* deleted fresh rows */
   int queued;              /* on the worker's queue */
   int busy;                /* a seal or rebuild is running */
+  /* Filter sub-indexes (see "filter sub-indexes" below): entries under
+   * `lock`; misses and the pending request under db->vindex_lock. */
+  fentry *fcache;
+  size_t nfcache;
+  struct {
+    uint64_t digest;
+    uint32_t misses;
+  } fmiss[FCACHE_NOTES];
+  uint64_t fwant;              /* digest of the filter to build for, 0: none */
+  roaring_bitmap_t *fwant_set; /* its passing points when asked */
   vs__vix *next;
 };
 
@@ -433,7 +457,20 @@ static vs__vix *vix_new(const vs__coll *c) {
   return v;
 }
 
+static void fentry_free(fentry *e) {
+  vs__segment_free(e->seg);
+  if (e->covered)
+    roaring_bitmap_free(e->covered);
+  vs__free(e);
+}
+
 static void vix_free(vs__vix *v) {
+  for (fentry *e = v->fcache, *next; e; e = next) {
+    next = e->next;
+    fentry_free(e);
+  }
+  if (v->fwant_set)
+    roaring_bitmap_free(v->fwant_set);
   segs_free(v);
   vs__free(v->fv);
   vs__free(v->fpid);
@@ -921,6 +958,201 @@ out:
   return rc;
 }
 
+/* ---- filter sub-indexes ----------------------------------------------------------------------
+ *
+ * FAISS's filtered HNSW walk explores the neighbourhood an unfiltered walk
+ * would and collects the passing points it meets.  When the passing points
+ * are correlated with the vectors (one class of items, one tenant), the
+ * walk from a query elsewhere meets few of them, and the search falls back
+ * to scanning every passing point.  A filter that keeps doing that (three
+ * misses) gets its own segment, built in the background over the points it
+ * passed at that moment: a graph of those points only, so the walk stays
+ * among them.  Because a point version's payload never changes, the points
+ * a sub-index covers pass forever unless deleted; the search applies the
+ * current passing set as the walk's filter (which drops deleted ones) and
+ * scores the passing points added since the build exactly.  Sub-indexes
+ * live in memory only and are rebuilt on demand after a restart. */
+
+typedef struct fbuild_ctx {
+  const roaring_bitmap_t *set;
+  uint32_t cid;
+  float *x;
+  uint64_t *pids;
+  size_t n;
+} fbuild_ctx;
+
+/* Copy the stored vectors of the pids in fb->set (normalised for cosine). */
+static int fbuild_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  fbuild_ctx *fb = ctx;
+  uint64_t card = roaring_bitmap_get_cardinality(fb->set);
+  roaring_uint32_iterator_t *it;
+  int rc = VS_OK;
+
+  (void)db;
+  if (c->cid != fb->cid)
+    return vs__err(err, VS_ENOTFOUND, "collection '%s' was dropped", c->name);
+  fb->x = vs__malloc((card ? card : 1) * c->dim * sizeof(float));
+  fb->pids = vs__malloc((card ? card : 1) * sizeof(uint64_t));
+  it = roaring_create_iterator(fb->set);
+  if (fb->x == NULL || fb->pids == NULL || it == NULL) {
+    if (it)
+      roaring_free_uint32_iterator(it);
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  }
+  fb->n = 0;
+  for (; it->has_value && rc == VS_OK; roaring_advance_uint32_iterator(it)) {
+    const float *x;
+    float *row = fb->x + fb->n * c->dim;
+
+    rc = vs__vector_get(txn, c, it->current_value, &x, err);
+    if (rc == VS_ENOTFOUND) { /* deleted since the set was taken */
+      rc = VS_OK;
+      continue;
+    }
+    if (rc)
+      break;
+    memcpy(row, x, c->dim * sizeof(float));
+    if (c->metric == VS_METRIC_COSINE) {
+      float norm = sqrtf(vs__norm_sqr(row, c->dim));
+      for (uint32_t j = 0; j < c->dim && norm > 0; j++)
+        row[j] /= norm;
+    }
+    fb->pids[fb->n++] = it->current_value;
+  }
+  roaring_free_uint32_iterator(it);
+  return rc;
+}
+
+static int filter_build(vs_db *db, vs__vix *v, uint64_t digest, const roaring_bitmap_t *set,
+                        vs_error *err) {
+  char spec[VS_INDEX_SPEC_MAX + 1], msg[VS_ERROR_MESSAGE_MAX];
+  fbuild_ctx fb = {set, v->cid, NULL, NULL, 0};
+  fentry *e = NULL;
+  int rc;
+
+  rc = spec_of(db, v->name, spec, sizeof(spec), err);
+  if (rc == VS_OK)
+    rc = vs__coll_read(db, v->name, fbuild_step, &fb, err);
+  if (rc)
+    goto out;
+  e = vs__calloc(1, sizeof(*e));
+  if (e == NULL || (e->covered = roaring_bitmap_create()) == NULL) {
+    rc = vs__err(err, VS_ENOMEM, "out of memory");
+    goto out;
+  }
+  if (vs__segment_build(spec, is_ip(v->metric), v->dim, fb.x, fb.pids, (uint32_t)fb.n, 0, &e->seg,
+                        msg, sizeof(msg))) {
+    rc = vs__err(err, VS_EINTERNAL, "%s", msg);
+    goto out;
+  }
+  for (size_t i = 0; i < fb.n; i++)
+    roaring_bitmap_add(e->covered, (uint32_t)fb.pids[i]);
+  e->digest = digest;
+  pthread_rwlock_wrlock(&v->lock);
+  if (v->nfcache == FCACHE_MAX) { /* drop the oldest: the list is newest first */
+    fentry **pp = &v->fcache;
+    while ((*pp)->next)
+      pp = &(*pp)->next;
+    fentry_free(*pp);
+    *pp = NULL;
+    v->nfcache--;
+  }
+  e->next = v->fcache;
+  v->fcache = e;
+  v->nfcache++;
+  pthread_rwlock_unlock(&v->lock);
+  e = NULL;
+out:
+  if (e)
+    fentry_free(e);
+  vs__free(fb.x);
+  vs__free(fb.pids);
+  return rc;
+}
+
+const roaring_bitmap_t *vs__vix_filter_covered(const vs__vix *v, uint64_t digest) {
+  for (const fentry *e = v->fcache; e; e = e->next)
+    if (e->digest == digest)
+      return e->covered;
+  return NULL;
+}
+
+int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q, size_t k, int ef,
+                              vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
+                              vs_error *err) {
+  const fentry *e = v->fcache;
+  vs__faiss_params fp = {0, 0, 1, keep_internal, NULL};
+  keep_ctx kc;
+  float *dist;
+  int64_t *labels;
+  size_t kk;
+  char msg[VS_ERROR_MESSAGE_MAX];
+  int rc = VS_OK;
+
+  *cands = NULL;
+  *n = 0;
+  while (e && e->digest != digest)
+    e = e->next;
+  if (e == NULL)
+    return VS_ENOTFOUND;
+  kc = (keep_ctx){e->seg, NULL, keep, kctx};
+  fp.keep_ctx = &kc;
+  kk = k * (e->seg->approximate ? APPROX_FACTOR : 1);
+  kk = kk < e->seg->n ? kk : e->seg->n;
+  fp.ef = ef > 0 ? ef : DEFAULT_EF;
+  if ((size_t)fp.ef < kk)
+    fp.ef = (int)kk;
+  *cands = vs__malloc((kk ? kk : 1) * sizeof(**cands));
+  dist = vs__malloc((kk ? kk : 1) * sizeof(float));
+  labels = vs__malloc((kk ? kk : 1) * sizeof(int64_t));
+  if (*cands == NULL || dist == NULL || labels == NULL) {
+    rc = vs__err(err, VS_ENOMEM, "out of memory");
+  } else if (kk &&
+             vs__segment_search(e->seg, q, (int64_t)kk, &fp, dist, labels, msg, sizeof(msg))) {
+    rc = vs__err(err, VS_EINTERNAL, "%s", msg);
+  } else {
+    int exact = !e->seg->approximate && !e->seg->mips;
+    for (size_t j = 0; j < kk; j++)
+      if (labels[j] >= 0 && (e->seg->caps & VS__FAISS_SELECTOR ? 1 : keep_internal(&kc, labels[j])))
+        (*cands)[(*n)++] = (vs__cand){e->seg->pids[labels[j]], dist[j], exact};
+  }
+  vs__free(dist);
+  vs__free(labels);
+  if (rc) {
+    vs__free(*cands);
+    *cands = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+void vs__vindex_filter_missed(vs_db *db, vs__vix *v, uint64_t digest, const roaring_bitmap_t *set) {
+  size_t slot = FCACHE_NOTES;
+
+  if (roaring_bitmap_get_cardinality(set) < FCACHE_MIN)
+    return; /* the scan of so few points is cheap */
+  pthread_mutex_lock(&db->vindex_lock);
+  for (size_t i = 0; i < FCACHE_NOTES; i++) {
+    if (v->fmiss[i].digest == digest) {
+      slot = i;
+      break;
+    }
+    if (slot == FCACHE_NOTES && v->fmiss[i].digest == 0)
+      slot = i;
+  }
+  if (slot == FCACHE_NOTES) /* every note taken: forget one */
+    slot = (size_t)(digest % FCACHE_NOTES);
+  if (v->fmiss[slot].digest != digest)
+    v->fmiss[slot].digest = digest, v->fmiss[slot].misses = 0;
+  if (++v->fmiss[slot].misses >= FCACHE_AFTER && v->fwant == 0 && db->vindex &&
+      db->vindex->started && (v->fwant_set = roaring_bitmap_copy(set)) != NULL) {
+    v->fwant = digest;
+    v->fmiss[slot].misses = 0;
+    pthread_cond_signal(&db->vindex->wake);
+  }
+  pthread_mutex_unlock(&db->vindex_lock);
+}
+
 static int catch_up_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
   vs__vix *v;
   int rc = vs__vix_acquire(db, txn, c, &v, err);
@@ -951,13 +1183,27 @@ static void *worker_main(void *arg) {
     vs__vix *v;
 
     for (v = vi->list; v; v = v->next)
-      if (v->queued)
+      if (v->queued || v->fwant)
         break;
     if (v == NULL) {
       pthread_cond_wait(&vi->wake, &db->vindex_lock);
       continue;
     }
     v->queued = 0;
+    if (v->fwant) {
+      uint64_t digest = v->fwant;
+      roaring_bitmap_t *set = v->fwant_set;
+      vs_error err = VS_ERROR_INIT;
+
+      v->fwant = 0;
+      v->fwant_set = NULL;
+      pthread_mutex_unlock(&db->vindex_lock);
+      if (filter_build(db, v, digest, set, &err) && err.code != VS_ENOTFOUND)
+        fprintf(stderr, "vsearch: filter index of '%s': %s\n", v->name, err.message);
+      roaring_bitmap_free(set);
+      pthread_mutex_lock(&db->vindex_lock);
+      continue;
+    }
     pthread_mutex_unlock(&db->vindex_lock);
     {
       vs_error err = VS_ERROR_INIT;

@@ -44,6 +44,19 @@ int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int n
                        vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n, int *short_of_k,
                        vs_search_info *info, vs_error *err);
 
+/* Filter sub-indexes (see vindex.c): the pids the sub-index of filter
+ * `digest` covers, or NULL when it has none; valid while v is acquired. */
+#include <roaring/roaring.h>
+const roaring_bitmap_t *vs__vix_filter_covered(const vs__vix *v, uint64_t digest);
+/* Candidates from that sub-index (keep: the filter's current passing set);
+ * VS_ENOTFOUND when there is none. */
+int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q, size_t k, int ef,
+                              vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
+                              vs_error *err);
+/* A search with filter `digest` (passing `set`) had to scan: after a few,
+ * the background thread builds that filter a sub-index. */
+void vs__vindex_filter_missed(vs_db *db, vs__vix *v, uint64_t digest, const roaring_bitmap_t *set);
+
 /* A write to collection cid committed: if this process keeps an index for
  * it, let the background thread catch up and seal, so ingest alone (with
  * no searches) still gets indexed. */

@@ -951,6 +951,85 @@ static void test_transformed_index_scores(void **state) {
   free(x);
 }
 
+/* A filter correlated with the vectors (one far cluster) makes the HNSW
+ * walk miss; after a few misses it gets a sub-index, whose answers equal
+ * the exact filtered search, including points added and deleted since it
+ * was built. */
+static void test_filter_sub_index(void **state) {
+  enum { N = 12000, DIM = 8, K = 10 };
+  fixture *f = *state;
+  float *x = random_rows(N + 200, DIM, 61, 0);
+  msgpack_sbuffer *sb = calloc(N + 200, sizeof(*sb));
+  vs_point *p = calloc(N + 200, sizeof(*p));
+  const char *json = "{\"must\": [{\"key\": \"side\", \"match\": {\"value\": 1}}]}";
+  vs_error err = VS_ERROR_INIT;
+  vs_search_info info;
+  vs_filter *flt;
+  int waited = 0;
+
+  for (size_t i = 0; i < N + 200; i++) {
+    msgpack_packer pk;
+    int side = i % 2;
+    for (int j = 0; j < DIM; j++) /* two clusters far apart */
+      x[i * DIM + j] = x[i * DIM + j] * 0.1f + (side ? -20.0f : 20.0f);
+    msgpack_sbuffer_init(&sb[i]);
+    msgpack_packer_init(&pk, &sb[i], msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "side", 4);
+    msgpack_pack_int(&pk, side);
+    p[i] = (vs_point){vs_id_int(i), x + i * DIM, DIM, sb[i].data, sb[i].size};
+  }
+  tu_create(f->db, "c", DIM, VS_METRIC_L2, "HNSW16");
+  TU_EXPECT(vs_upsert(f->db, "c", p, N, &err), VS_OK, &err);
+  TU_EXPECT(vs_collection_rebuild(f->db, "c", NULL, 1, &err), VS_OK, &err);
+  TU_EXPECT(vs_filter_parse_json(json, strlen(json), &flt, &err), VS_OK, &err);
+  /* Queries from cluster 0, filter to cluster 1, until the sub-index is in. */
+  do {
+    vs_search_params sp = {x + (size_t)(waited % 50) * 2 * DIM, DIM, K, 0, 0, 0, 0, flt};
+    struct timespec ts = {0, 20000000};
+    vs_hit *h;
+    size_t n;
+    TU_EXPECT(vs_search(f->db, "c", &sp, &h, &n, &info, &err), VS_OK, &err);
+    assert_int_equal(n, K);
+    vs_free(h);
+    if (strcmp(info.plan, "filter-index") == 0)
+      break;
+    nanosleep(&ts, NULL);
+  } while (++waited < 500);
+  assert_string_equal(info.plan, "filter-index");
+  /* Changes after the build: 200 new points (100 pass), and some deletes. */
+  TU_EXPECT(vs_upsert(f->db, "c", p + N, 200, &err), VS_OK, &err);
+  for (uint64_t id = 1; id < N; id += 6) {
+    vs_id del = vs_id_int(id);
+    TU_EXPECT(vs_delete(f->db, "c", &del, 1, NULL, &err), VS_OK, &err);
+  }
+  for (size_t qi = 0; qi < 20; qi++) {
+    vs_search_params sp = {x + qi * 2 * DIM, DIM, K, 0, 0, 0, 0, flt}, ex = sp;
+    vs_hit *a, *e;
+    size_t na, ne, hit = 0;
+
+    ex.exact = 1;
+    TU_EXPECT(vs_search(f->db, "c", &sp, &a, &na, &info, &err), VS_OK, &err);
+    TU_EXPECT(vs_search(f->db, "c", &ex, &e, &ne, NULL, &err), VS_OK, &err);
+    assert_string_equal(info.plan, "filter-index");
+    assert_int_equal(na, K);
+    for (size_t i = 0; i < na; i++) {
+      assert_true(a[i].id.num % 2 == 1 && a[i].id.num % 6 != 1); /* passes, not deleted */
+      for (size_t j = 0; j < ne; j++)
+        hit += a[i].id.num == e[j].id.num;
+    }
+    assert_true(hit >= K - 1); /* recall@10 >= 0.9 per query */
+    vs_free(a);
+    vs_free(e);
+  }
+  vs_filter_free(flt);
+  for (size_t i = 0; i < N + 200; i++)
+    msgpack_sbuffer_destroy(&sb[i]);
+  free(sb);
+  free(p);
+  free(x);
+}
+
 /* Orphan segment files (a seal or rebuild killed before its manifest
  * committed) are deleted at open once old; live and young files stay. */
 static void test_orphan_sweep(void **state) {
@@ -1076,6 +1155,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_concurrent_writes_and_rebuilds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transformed_index_scores, setup, teardown),
       cmocka_unit_test_setup_teardown(test_orphan_sweep, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_filter_sub_index, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
