@@ -436,6 +436,8 @@ typedef struct vs_hit {
  * "filtered-scan" (a filter that passes few points: only the passing points
  * are scored, found through the payload index), "index-filtered" (the index
  * with the filter applied inside FAISS through an IDSelector),
+ * "filter-index" (the filter's own sub-index: a segment over the points it
+ * passes, built in the background for a filter whose walks kept missing),
  * "exact-fallback" (the index found fewer than k of the points that exist,
  * as an HNSW walk may when most nodes are tombstoned or filtered out, or
  * writes kept outrunning the search: the scan ran instead, so k results
