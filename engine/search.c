@@ -35,6 +35,9 @@
 #define FILTER_SCAN_PER_K 50
 #define FILTER_SCAN_FRACTION 0.02
 #define FILTER_SAMPLE 256
+/* Passing points newer than a filter's sub-index (scored exactly) past
+ * which the sub-index is rebuilt. */
+#define FILTER_STALE_POINTS 2000
 #define FILTER_WALK_K 3 /* index-filtered: passing points asked of the walk, per k */
 
 typedef struct scored {
@@ -372,7 +375,9 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   int rc;
 
   rc = vs__vix_acquire(db, txn, c, &v, err);
-  if (rc == VS__RETRY && ++sc->retries < 3)
+  /* One retry: vs__coll_read gives three attempts in all, and a stale
+   * collection handle may take one of them. */
+  if (rc == VS__RETRY && ++sc->retries < 2)
     return VS__RETRY;    /* vs__coll_read runs the search again in a new snapshot */
   if (rc == VS__RETRY) { /* writes keep outrunning us: the scan is exact in any snapshot */
     strcpy(sc->info.plan, "exact-fallback");
@@ -387,8 +392,10 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
      * the passing points added since it was built. */
     const roaring_bitmap_t *covered = vs__vix_filter_covered(v, vs__filter_digest(ps->f));
     extra = roaring_bitmap_andnot(set, covered);
-    rc = extra ? vs__vix_filter_candidates(v, vs__filter_digest(ps->f), sc->q, p->k, p->ef,
-                                           keep_passing, (void *)(uintptr_t)ps, &cands, &n, err)
+    /* Its walk stays among passing points: 2k candidates are plenty. */
+    rc = extra ? vs__vix_filter_candidates(v, vs__filter_digest(ps->f), sc->q, 2 * p->k, p->ef,
+                                           p->nprobe, keep_passing, (void *)(uintptr_t)ps, &cands,
+                                           &n, err)
                : vs__err(err, VS_ENOMEM, "out of memory");
     want = p->k;
     short_of_k = 0;
@@ -409,6 +416,8 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     return scan_all(txn, c, ps ? ps->f : NULL, sc, err);
   }
   nextra = extra ? roaring_bitmap_get_cardinality(extra) : 0;
+  if (extra && nextra > FILTER_STALE_POINTS) /* the sub-index has fallen behind: renew it */
+    vs__vindex_filter_missed(db, v, vs__filter_digest(ps->f), set);
   s = vs__malloc((n + nextra ? n + nextra : 1) * sizeof(*s));
   if (s == NULL) {
     vs__free(cands);

@@ -68,10 +68,11 @@ typedef struct fentry {
   struct fentry *next;
 } fentry;
 
-#define FCACHE_MAX 16   /* sub-indexes per collection (oldest evicted) */
-#define FCACHE_NOTES 32 /* filters whose misses are counted */
-#define FCACHE_AFTER 3  /* misses of one filter before it gets a sub-index */
-#define FCACHE_MIN 1000 /* passing points worth a sub-index */
+#define FCACHE_MAX 16             /* sub-indexes per collection (oldest evicted) */
+#define FCACHE_NOTES 32           /* filters whose misses are counted */
+#define FCACHE_AFTER 3            /* misses of one filter before it gets a sub-index */
+#define FCACHE_MIN 1000           /* passing points worth a sub-index */
+#define FCACHE_MAX_POINTS 2000000 /* and at most this many: each is a copy */
 
 typedef struct vseg {
   vs__segment *s;
@@ -107,6 +108,7 @@ struct vs__vix {
     uint32_t misses;
   } fmiss[FCACHE_NOTES];
   uint64_t fwant;              /* digest of the filter to build for, 0: none */
+  uint64_t fbuilding;          /* digest being built now, 0: none */
   roaring_bitmap_t *fwant_set; /* its passing points when asked */
   vs__vix *next;
 };
@@ -1049,6 +1051,14 @@ static int filter_build(vs_db *db, vs__vix *v, uint64_t digest, const roaring_bi
     roaring_bitmap_add(e->covered, (uint32_t)fb.pids[i]);
   e->digest = digest;
   pthread_rwlock_wrlock(&v->lock);
+  for (fentry **pp = &v->fcache; *pp; pp = &(*pp)->next)
+    if ((*pp)->digest == digest) { /* a rebuild of this filter's sub-index */
+      fentry *old = *pp;
+      *pp = old->next;
+      fentry_free(old);
+      v->nfcache--;
+      break;
+    }
   if (v->nfcache == FCACHE_MAX) { /* drop the oldest: the list is newest first */
     fentry **pp = &v->fcache;
     while ((*pp)->next)
@@ -1078,10 +1088,10 @@ const roaring_bitmap_t *vs__vix_filter_covered(const vs__vix *v, uint64_t digest
 }
 
 int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q, size_t k, int ef,
-                              vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
+                              int nprobe, vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
                               vs_error *err) {
   const fentry *e = v->fcache;
-  vs__faiss_params fp = {0, 0, 1, keep_internal, NULL};
+  vs__faiss_params fp = {0, nprobe, 1, keep_internal, NULL};
   keep_ctx kc;
   float *dist;
   int64_t *labels;
@@ -1129,9 +1139,15 @@ int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q,
 void vs__vindex_filter_missed(vs_db *db, vs__vix *v, uint64_t digest, const roaring_bitmap_t *set) {
   size_t slot = FCACHE_NOTES;
 
-  if (roaring_bitmap_get_cardinality(set) < FCACHE_MIN)
-    return; /* the scan of so few points is cheap */
+  uint64_t card = roaring_bitmap_get_cardinality(set);
+
+  if (card < FCACHE_MIN || card > FCACHE_MAX_POINTS)
+    return; /* few points scan cheaply; a very broad filter is not worth a copy */
   pthread_mutex_lock(&db->vindex_lock);
+  if (v->fbuilding == digest || v->fwant == digest) {
+    pthread_mutex_unlock(&db->vindex_lock);
+    return;
+  }
   for (size_t i = 0; i < FCACHE_NOTES; i++) {
     if (v->fmiss[i].digest == digest) {
       slot = i;
@@ -1189,21 +1205,23 @@ static void *worker_main(void *arg) {
       pthread_cond_wait(&vi->wake, &db->vindex_lock);
       continue;
     }
-    v->queued = 0;
-    if (v->fwant) {
+    if (v->fwant) { /* a filter build first; a queued seal stays queued */
       uint64_t digest = v->fwant;
       roaring_bitmap_t *set = v->fwant_set;
       vs_error err = VS_ERROR_INIT;
 
       v->fwant = 0;
       v->fwant_set = NULL;
+      v->fbuilding = digest;
       pthread_mutex_unlock(&db->vindex_lock);
       if (filter_build(db, v, digest, set, &err) && err.code != VS_ENOTFOUND)
         fprintf(stderr, "vsearch: filter index of '%s': %s\n", v->name, err.message);
       roaring_bitmap_free(set);
       pthread_mutex_lock(&db->vindex_lock);
+      v->fbuilding = 0;
       continue;
     }
+    v->queued = 0;
     pthread_mutex_unlock(&db->vindex_lock);
     {
       vs_error err = VS_ERROR_INIT;

@@ -51,10 +51,11 @@ const roaring_bitmap_t *vs__vix_filter_covered(const vs__vix *v, uint64_t digest
 /* Candidates from that sub-index (keep: the filter's current passing set);
  * VS_ENOTFOUND when there is none. */
 int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q, size_t k, int ef,
-                              vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
+                              int nprobe, vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
                               vs_error *err);
-/* A search with filter `digest` (passing `set`) had to scan: after a few,
- * the background thread builds that filter a sub-index. */
+/* A search with filter `digest` (passing `set`) had to scan, or found its
+ * sub-index out of date: after a few, the background thread builds that
+ * filter a sub-index (again). */
 void vs__vindex_filter_missed(vs_db *db, vs__vix *v, uint64_t digest, const roaring_bitmap_t *set);
 
 /* A write to collection cid committed: if this process keeps an index for
