@@ -19,8 +19,13 @@
  * manifest there is newer than the vix's (another process rebuilt or
  * sealed), it reloads; when the log there is ahead of `applied`, it replays.
  * So every acknowledged write, from this process or another, is visible to
- * the next search.  A vix only moves forward: an older snapshot never makes
- * it reload an older manifest.
+ * the next search.  A vix only moves forward: when it is already past the
+ * caller's snapshot (another thread caught it up with a newer one), the
+ * caller retries in a new transaction, so a search's index state and its
+ * snapshot always agree point for point.
+ *
+ * Filter sub-indexes (further down) are segments over the points one filter
+ * passes, built for filters whose walks in the main segments keep missing.
  *
  * Sealing runs on one background thread per database.  It copies the fresh
  * rows under the read lock, builds and writes a segment with no lock held,
