@@ -476,9 +476,12 @@ static void test_sigkill_index_agrees(void **state) {
         size_t na, ne;
         vs_hit *a = search(f->db, "c", qs + qi * dim, dim, 20, 0, 0, 0, &na, NULL);
         vs_hit *e = search(f->db, "c", qs + qi * dim, dim, 20, 0, 0, 1, &ne, NULL);
+        /* The writer stores the same 100 vectors under many ids, so equal
+         * distances abound and which of the tied ids a segment returns is
+         * FAISS's choice: compare the distances, rank by rank. */
         assert_int_equal(na, ne);
         for (size_t i = 0; i < na; i++)
-          assert_int_equal(a[i].id.num, e[i].id.num);
+          assert_float_equal(a[i].score, e[i].score, 1e-4 * (1 + e[i].score));
         vs_free(a);
         vs_free(e);
       }
