@@ -54,6 +54,9 @@ static void test_demo(void **state) {
   assert_non_null(strstr(out, "\"2\": not found"));
   assert_non_null(strstr(out, "deleted 2 points; count = 3"));
   assert_non_null(strstr(out, "reopened: count = 3"));
+  assert_non_null(
+      strstr(out, "7. the 2 points nearest to point 3's vector (cosine, plan index): 3 (1.000)"));
+  assert_non_null(strstr(out, "with the filter year >= 2023 (plan filtered-scan): 4 ("));
   /* Running it again starts the demo collection afresh. */
   assert_int_equal(run(out, sizeof(out), "%s demo %s/db", bin(), dir), 0);
   assert_non_null(strstr(out, "reopened: count = 3"));

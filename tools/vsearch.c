@@ -636,6 +636,34 @@ static int cmd_demo(int argc, char **argv) {
       printf(" %s:%llu", ch[i].op == VS_CHANGE_UPSERT ? "+" : "-", (unsigned long long)ch[i].pid);
     printf("\n");
   }
+  {
+    vs_search_params sp = {vecs[2], 4, 2, 0, 0, 0, VS_GET_PAYLOAD, NULL};
+    vs_filter *f = NULL;
+    const char *by_year = "{\"must\": [{\"key\": \"year\", \"range\": {\"gte\": 2023}}]}";
+    vs_search_info si;
+    vs_hit *hits;
+    size_t n;
+
+    if ((rc = vs_search(db, "demo", &sp, &hits, &n, &si, &err)))
+      goto fail;
+    printf("7. the 2 points nearest to point 3's vector (cosine, plan %s):", si.plan);
+    for (size_t i = 0; i < n; i++)
+      printf(" %llu (%.3f)", (unsigned long long)hits[i].id.num, hits[i].score);
+    printf("\n");
+    vs_free(hits);
+    if ((rc = vs_filter_parse_json(by_year, strlen(by_year), &f, &err)))
+      goto fail;
+    sp.filter = f;
+    rc = vs_search(db, "demo", &sp, &hits, &n, &si, &err);
+    vs_filter_free(f);
+    if (rc)
+      goto fail;
+    printf("   with the filter year >= 2023 (plan %s):", si.plan);
+    for (size_t i = 0; i < n; i++)
+      printf(" %llu (%.3f)", (unsigned long long)hits[i].id.num, hits[i].score);
+    printf("\n");
+    vs_free(hits);
+  }
   vs_db_close(db);
   printf("done: inspect with `build/vsearch stats %s` or `mdb_stat -a %s`\n", dir, dir);
   return 0;
