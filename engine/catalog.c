@@ -264,9 +264,26 @@ static int record_decode(const MDB_val *v, desc *d, vs_error *err) {
 /* ---- state ------------------------------------------------------------------------ */
 
 static void state_key(uint32_t cid, char *buf, size_t cap, MDB_val *k) {
-  int n = snprintf(buf, cap, "state.%u", cid);
-  k->mv_size = (size_t)n;
+  vs__meta_key(k, buf, cap, "state.", cid);
+}
+
+size_t vs__meta_key(MDB_val *k, char *buf, size_t cap, const char *prefix, uint32_t cid) {
+  char digits[10];
+  size_t n = strlen(prefix), d = 0;
+
+  /* Every search reads two such keys: no printf on that path. */
+  do
+    digits[d++] = (char)('0' + cid % 10);
+  while ((cid /= 10) != 0);
+  if (n + d + 1 > cap)
+    n = d = 0;
+  memcpy(buf, prefix, n);
+  while (d > 0)
+    buf[n++] = digits[--d];
+  buf[n] = '\0';
+  k->mv_size = n;
   k->mv_data = buf;
+  return n;
 }
 
 int vs__state_get(vs_db *db, MDB_txn *txn, uint32_t cid, vs__state *st, vs_error *err) {

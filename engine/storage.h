@@ -191,6 +191,9 @@ int vs__write(vs_db *db, vs__write_fn fn, void *ctx, unsigned flags, vs_error *e
 typedef int (*vs__coll_fn)(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err);
 int vs__coll_read(vs_db *db, const char *name, vs__coll_fn fn, void *ctx, vs_error *err);
 int vs__coll_write(vs_db *db, const char *name, vs__coll_fn fn, void *ctx, vs_error *err);
+/* Make the meta table key "<prefix><cid>" in buf (cap >= strlen(prefix) + 11)
+ * and point k at it; returns its length. */
+size_t vs__meta_key(MDB_val *k, char *buf, size_t cap, const char *prefix, uint32_t cid);
 /* Change the index spec in a collection record (vs_collection_rebuild). */
 int vs__coll_set_spec(vs_db *db, MDB_txn *txn, const char *name, const char *spec, vs_error *err);
 /* Read and write a collection's state record ("state.<cid>" in meta). */

@@ -234,8 +234,7 @@ static int seg_locate(const vs__vix *v, uint64_t pid, int64_t *internal) {
 /* ---- the manifest --------------------------------------------------------------------- */
 
 static void manifest_key(uint32_t cid, char *buf, size_t cap, MDB_val *k) {
-  k->mv_size = (size_t)snprintf(buf, cap, "index.%u", cid);
-  k->mv_data = buf;
+  vs__meta_key(k, buf, cap, "index.", cid);
 }
 
 /* Read generation and token, 0/0 when there is no manifest. */
