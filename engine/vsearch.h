@@ -373,8 +373,12 @@ int vs_count(vs_db *db, const char *name, uint64_t *out, vs_error *err);
  *
  * Scores: l2 = squared Euclidean distance (ascending); ip = inner product
  * and cosine = cosine similarity (descending).  Every returned score is
- * computed exactly from the stored vector, whatever the index compressed.
- * Ties are broken by the lower internal id (the older point version).
+ * exact, whatever the index compressed: Flat, HNSW-Flat and IVF-Flat keep
+ * the vectors as given and their distances are the scores; candidates of
+ * any other index (PQ, SQ, ...) or of a MIPS graph are re-scored from the
+ * stored vector.  Equal scores are listed by the lower internal id (the
+ * older point version); which of many equidistant points an approximate
+ * index finds is its own choice.
  * Inner-product HNSW segments use the MIPS-to-L2 reduction (see
  * index/segment.h); cosine collections index normalised vectors and refuse
  * zero vectors.
@@ -402,7 +406,9 @@ int vs_filter_parse_msgpack(const void *p, size_t len, vs_filter **out, vs_error
 void vs_filter_free(vs_filter *f);
 
 /* Count the live points of `name` that pass `filter` (NULL: all of them,
- * as vs_count).  Scans every payload.  Returns VS_OK; VS_EINVAL;
+ * as vs_count).  Exact: answered from the payload index (engine/pindex.c,
+ * built for the fields a filter names at their first use), or by reading
+ * every payload when it cannot answer.  Returns VS_OK; VS_EINVAL;
  * VS_ENOTFOUND.  Thread-safe. */
 int vs_count_where(vs_db *db, const char *name, const vs_filter *filter, uint64_t *out,
                    vs_error *err);
