@@ -442,16 +442,12 @@ static int range_set(const pfield *pf, const vs__fcond *c, roaring_bitmap_t **ou
 /* The payload of a point record (storage.h), or -1 when the record is too
  * short for its header and id: such a point passes no filter. */
 static int rec_payload(const MDB_val *rec, const uint8_t **p, size_t *len) {
-  const uint8_t *r = rec->mv_data;
-  uint16_t idlen;
+  vs__prec pr;
 
-  if (rec->mv_size < VS__POINT_HEADER)
+  if (vs__point_parse(rec, &pr))
     return -1;
-  memcpy(&idlen, r + 2, 2);
-  if ((size_t)VS__POINT_HEADER + idlen > rec->mv_size)
-    return -1;
-  *p = r + VS__POINT_HEADER + idlen;
-  *len = rec->mv_size - VS__POINT_HEADER - idlen;
+  *p = pr.payload;
+  *len = pr.payload_len;
   return 0;
 }
 

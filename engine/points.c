@@ -235,7 +235,8 @@ typedef struct get_ctx {
 } get_ctx;
 
 typedef struct found {
-  MDB_val rec; /* point record, mv_size 0 when the id has no point */
+  int present;  /* the id has a point */
+  vs__prec rec; /* its record, parsed */
   MDB_val vec;
 } found;
 
@@ -274,13 +275,15 @@ static int get_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_er
     memcpy(&pid, v.mv_data, sizeof(pid));
     k.mv_size = sizeof(pid);
     k.mv_data = &pid;
-    mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &f[i].rec);
-    if (mrc || f[i].rec.mv_size < VS__POINT_HEADER) {
-      rc = mrc && mrc != MDB_NOTFOUND ? vs__mdb_err(err, mrc, "read a point")
-                                      : vs__err(err, VS_ECORRUPT, "point %llu is missing or short",
-                                                (unsigned long long)pid);
+    mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v);
+    if (mrc || vs__point_parse(&v, &f[i].rec)) {
+      rc = mrc && mrc != MDB_NOTFOUND
+               ? vs__mdb_err(err, mrc, "read a point")
+               : vs__err(err, VS_ECORRUPT, "point %llu is missing or malformed",
+                         (unsigned long long)pid);
       goto out;
     }
+    f[i].present = 1;
     if ((g->flags & VS_GET_VECTOR) && c->dim) {
       mrc = mdb_get(txn, c->dbi[VS__DBI_VEC], &k, &f[i].vec);
       if (mrc || f[i].vec.mv_size != (size_t)c->dim * sizeof(float)) {
@@ -289,15 +292,8 @@ static int get_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_er
       }
       fsize += f[i].vec.mv_size;
     }
-    if (g->flags & VS_GET_PAYLOAD) {
-      uint16_t idlen;
-      memcpy(&idlen, (const uint8_t *)f[i].rec.mv_data + 2, 2);
-      if ((size_t)VS__POINT_HEADER + idlen > f[i].rec.mv_size) {
-        rc = vs__err(err, VS_ECORRUPT, "point %llu record is truncated", (unsigned long long)pid);
-        goto out;
-      }
-      bsize += f[i].rec.mv_size - VS__POINT_HEADER - idlen;
-    }
+    if (g->flags & VS_GET_PAYLOAD)
+      bsize += f[i].rec.payload_len;
   }
 
   /* Pass 2: copy into [records][vectors][id strings and payloads]. */
@@ -319,7 +315,7 @@ static int get_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_er
       r->id.str = bp;
       bp += r->id.len + 1;
     }
-    if (f[i].rec.mv_size == 0)
+    if (!f[i].present)
       continue;
     r->found = 1;
     if (f[i].vec.mv_size) {
@@ -328,19 +324,11 @@ static int get_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_er
       r->dim = c->dim;
       fp += c->dim;
     }
-    if (g->flags & VS_GET_PAYLOAD) {
-      const uint8_t *rec = f[i].rec.mv_data;
-      uint16_t idlen;
-      size_t plen;
-
-      memcpy(&idlen, rec + 2, 2);
-      plen = f[i].rec.mv_size - VS__POINT_HEADER - idlen;
-      if (plen) {
-        memcpy(bp, rec + VS__POINT_HEADER + idlen, plen);
-        r->payload = (const uint8_t *)bp;
-        r->payload_len = plen;
-        bp += plen;
-      }
+    if ((g->flags & VS_GET_PAYLOAD) && f[i].rec.payload_len) {
+      memcpy(bp, f[i].rec.payload, f[i].rec.payload_len);
+      r->payload = (const uint8_t *)bp;
+      r->payload_len = f[i].rec.payload_len;
+      bp += f[i].rec.payload_len;
     }
   }
 out:
@@ -387,6 +375,28 @@ int vs__vector_get(MDB_txn *txn, const vs__coll *c, uint64_t pid, const float **
                    (unsigned long long)pid);
   *x = v.mv_data;
   return VS_OK;
+}
+
+int vs__point_parse(const MDB_val *rec, vs__prec *out) {
+  const uint8_t *r = rec->mv_data;
+  uint16_t idlen;
+
+  if (rec->mv_size < VS__POINT_HEADER)
+    return -1;
+  memcpy(&idlen, r + 2, 2);
+  if ((size_t)VS__POINT_HEADER + idlen > rec->mv_size)
+    return -1;
+  if (r[1] == VS__ID_KIND_INT) {
+    if (idlen != 8)
+      return -1;
+    out->id = (vs_id){VS_ID_INT, 0, NULL, 0};
+    memcpy(&out->id.num, r + VS__POINT_HEADER, 8);
+  } else {
+    out->id = (vs_id){VS_ID_STR, 0, (const char *)r + VS__POINT_HEADER, idlen};
+  }
+  out->payload = r + VS__POINT_HEADER + idlen;
+  out->payload_len = rec->mv_size - VS__POINT_HEADER - idlen;
+  return 0;
 }
 
 /* ---- count and the change log ------------------------------------------------------------- */

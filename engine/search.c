@@ -140,24 +140,9 @@ static void topk_finish(topk *t, search_ctx *sc) {
 
 /* Does the point record `rec` (storage.h layout) pass filter f? */
 static int record_passes(const vs__filter *f, const MDB_val *rec) {
-  const uint8_t *r = rec->mv_data;
-  uint16_t idlen;
-  vs_id id = {VS_ID_INT, 0, NULL, 0};
+  vs__prec pr;
 
-  if (rec->mv_size < VS__POINT_HEADER)
-    return 0;
-  memcpy(&idlen, r + 2, 2);
-  if ((size_t)VS__POINT_HEADER + idlen > rec->mv_size)
-    return 0;
-  if (r[1] == VS__ID_KIND_INT && idlen == 8) {
-    memcpy(&id.num, r + VS__POINT_HEADER, 8);
-  } else {
-    id.kind = VS_ID_STR;
-    id.str = (const char *)r + VS__POINT_HEADER;
-    id.len = idlen;
-  }
-  return vs__filter_match(f, &id, r + VS__POINT_HEADER + idlen,
-                          rec->mv_size - VS__POINT_HEADER - idlen);
+  return vs__point_parse(rec, &pr) == 0 && vs__filter_match(f, &pr.id, pr.payload, pr.payload_len);
 }
 
 /* Which points pass the filter: the payload index's bitmap when it could
@@ -491,7 +476,7 @@ static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *
   unsigned with = sc->p->with;
   size_t size, fbytes = 0, bbytes = 0;
   size_t j = 0, want = sc->ntop, avail = sc->nall ? sc->nall : sc->ntop;
-  MDB_val *recs;
+  vs__prec *recs;
   float *fp;
   char *bp;
   int rc = VS_OK;
@@ -503,37 +488,28 @@ static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *
    * index's candidates may include a point written after the snapshot
    * began (the scans read the snapshot itself, so theirs all exist). */
   for (size_t i = 0; i < avail && j < want; i++) {
-    MDB_val k = {8, &sc->top[i].pid};
-    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &recs[j]);
+    MDB_val k = {8, &sc->top[i].pid}, v;
+    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v);
 
     if (mrc == MDB_NOTFOUND && sc->nall)
       continue;
-    if (mrc || recs[j].mv_size < VS__POINT_HEADER) {
-      rc = mrc && mrc != MDB_NOTFOUND ? vs__mdb_err(err, mrc, "read a point")
-                                      : vs__err(err, VS_ECORRUPT, "point %llu is missing",
-                                                (unsigned long long)sc->top[i].pid);
+    if (mrc || vs__point_parse(&v, &recs[j])) {
+      rc = mrc && mrc != MDB_NOTFOUND
+               ? vs__mdb_err(err, mrc, "read a point")
+               : vs__err(err, VS_ECORRUPT, "point %llu is missing or malformed",
+                         (unsigned long long)sc->top[i].pid);
       goto out;
     }
+    if (recs[j].id.kind == VS_ID_STR)
+      bbytes += recs[j].id.len + 1;
+    if (with & VS_GET_PAYLOAD)
+      bbytes += recs[j].payload_len;
+    if (with & VS_GET_VECTOR)
+      fbytes += (size_t)c->dim * sizeof(float);
     sc->top[j++] = sc->top[i];
   }
   sc->ntop = j;
-  size = sc->ntop * sizeof(vs_hit);
-  for (size_t i = 0; i < sc->ntop; i++) {
-    uint16_t idlen;
-
-    memcpy(&idlen, (const uint8_t *)recs[i].mv_data + 2, 2);
-    if ((size_t)VS__POINT_HEADER + idlen > recs[i].mv_size) {
-      rc = vs__err(err, VS_ECORRUPT, "point %llu record is truncated",
-                   (unsigned long long)sc->top[i].pid);
-      goto out;
-    }
-    bbytes += idlen + 1u;
-    if (with & VS_GET_PAYLOAD)
-      bbytes += recs[i].mv_size - VS__POINT_HEADER - idlen;
-    if (with & VS_GET_VECTOR)
-      fbytes += (size_t)c->dim * sizeof(float);
-  }
-  size = (size + 7) & ~(size_t)7;
+  size = (sc->ntop * sizeof(vs_hit) + 7) & ~(size_t)7;
   sc->hits = vs__calloc(1, size + fbytes + bbytes + 1);
   if (sc->hits == NULL) {
     rc = vs__err(err, VS_ENOMEM, "out of memory");
@@ -542,31 +518,21 @@ static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *
   fp = (float *)(void *)((char *)sc->hits + size);
   bp = (char *)sc->hits + size + fbytes;
   for (size_t i = 0; i < sc->ntop; i++) {
-    const uint8_t *r = recs[i].mv_data;
     vs_hit *h = &sc->hits[i];
-    uint16_t idlen;
 
-    memcpy(&idlen, r + 2, 2);
     h->score = sc->top[i].score;
-    if (r[1] == VS__ID_KIND_INT) {
-      h->id.kind = VS_ID_INT;
-      memcpy(&h->id.num, r + VS__POINT_HEADER, 8);
-    } else {
-      h->id.kind = VS_ID_STR;
-      memcpy(bp, r + VS__POINT_HEADER, idlen);
-      bp[idlen] = '\0';
+    h->id = recs[i].id;
+    if (h->id.kind == VS_ID_STR) { /* copied out: the record goes with the txn */
+      memcpy(bp, h->id.str, h->id.len);
+      bp[h->id.len] = '\0';
       h->id.str = bp;
-      h->id.len = idlen;
-      bp += idlen + 1;
+      bp += h->id.len + 1;
     }
-    if (with & VS_GET_PAYLOAD) {
-      size_t plen = recs[i].mv_size - VS__POINT_HEADER - idlen;
-      if (plen) {
-        memcpy(bp, r + VS__POINT_HEADER + idlen, plen);
-        h->payload = (const uint8_t *)bp;
-        h->payload_len = plen;
-        bp += plen;
-      }
+    if ((with & VS_GET_PAYLOAD) && recs[i].payload_len) {
+      memcpy(bp, recs[i].payload, recs[i].payload_len);
+      h->payload = (const uint8_t *)bp;
+      h->payload_len = recs[i].payload_len;
+      bp += recs[i].payload_len;
     }
     if (with & VS_GET_VECTOR) {
       const float *x;

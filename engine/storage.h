@@ -201,6 +201,18 @@ int vs__state_get(vs_db *db, MDB_txn *txn, uint32_t cid, vs__state *st, vs_error
 int vs__state_put(vs_db *db, MDB_txn *txn, uint32_t cid, const vs__state *st, vs_error *err);
 void vs__colls_free(vs_db *db);
 
+/* A point record (layout above) read in place: valid while its transaction
+ * lives.  A string id's `str` is not NUL-terminated. */
+typedef struct vs__prec {
+  vs_id id;
+  const uint8_t *payload; /* msgpack map, payload_len bytes (0: none) */
+  size_t payload_len;
+} vs__prec;
+
+/* Parse a point record; 0, or -1 when it is malformed (bytes from disk are
+ * checked, never trusted). */
+int vs__point_parse(const MDB_val *rec, vs__prec *out);
+
 /* The stored vector of pid, read in place (valid until txn ends): VS_OK,
  * VS_ENOTFOUND (no such pid in this snapshot) or VS_ECORRUPT. */
 int vs__vector_get(MDB_txn *txn, const vs__coll *c, uint64_t pid, const float **x, vs_error *err);
