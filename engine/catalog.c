@@ -261,6 +261,34 @@ static int record_decode(const MDB_val *v, desc *d, vs_error *err) {
   return rc;
 }
 
+/* Look up and decode the record of collection `name` in txn. */
+static int catalog_get(vs_db *db, MDB_txn *txn, const char *name, desc *d, vs_error *err) {
+  MDB_val k = {strlen(name), (void *)name}, v;
+  int mrc = mdb_get(txn, db->catalog, &k, &v);
+
+  if (mrc)
+    return mrc == MDB_NOTFOUND ? vs__err(err, VS_ENOTFOUND, "no collection named '%s'", name)
+                               : vs__mdb_err(err, mrc, "read the catalog");
+  return record_decode(&v, d, err);
+}
+
+/* Encode d and store it as the record of collection `name`. */
+static int catalog_put(vs_db *db, MDB_txn *txn, const char *name, const desc *d, vs_error *err) {
+  MDB_val k = {strlen(name), (void *)name}, v;
+  msgpack_sbuffer sb;
+  int mrc;
+
+  if (record_encode(d, &sb)) {
+    msgpack_sbuffer_destroy(&sb);
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  }
+  v.mv_size = sb.size;
+  v.mv_data = sb.data;
+  mrc = mdb_put(txn, db->catalog, &k, &v, 0);
+  msgpack_sbuffer_destroy(&sb);
+  return mrc ? vs__mdb_err(err, mrc, "write the collection record") : VS_OK;
+}
+
 /* ---- state ------------------------------------------------------------------------ */
 
 static void state_key(uint32_t cid, char *buf, size_t cap, MDB_val *k) {
@@ -348,7 +376,6 @@ void vs__colls_free(vs_db *db) {
 /* Find the current entry for `name`, opening its handles if needed.  Runs
  * its own read transaction under coll_lock. */
 static int resolve(vs_db *db, const char *name, vs__coll **out, vs_error *err) {
-  MDB_val k = {strlen(name), (void *)name}, v;
   MDB_txn *txn;
   vs__coll *c;
   desc d;
@@ -358,13 +385,7 @@ static int resolve(vs_db *db, const char *name, vs__coll **out, vs_error *err) {
   rc = vs__read_begin(db, &txn, err);
   if (rc)
     goto out;
-  mrc = mdb_get(txn, db->catalog, &k, &v);
-  if (mrc) {
-    rc = mrc == MDB_NOTFOUND ? vs__err(err, VS_ENOTFOUND, "no collection named '%s'", name)
-                             : vs__mdb_err(err, mrc, "read the catalog");
-    goto out_txn;
-  }
-  rc = record_decode(&v, &d, err);
+  rc = catalog_get(db, txn, name, &d, err);
   if (rc)
     goto out_txn;
   c = cache_find(db, name, d.cid, 0);
@@ -504,7 +525,6 @@ typedef struct create_ctx {
 static int create_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   create_ctx *cc = ctx;
   MDB_val k = {strlen(cc->name), (void *)cc->name}, v, nk = {8, "next_cid"}, nv;
-  msgpack_sbuffer sb;
   MDB_dbi dbi[VS__DBI_COUNT];
   vs__state st = {1, 1, 0};
   uint32_t cid;
@@ -530,17 +550,7 @@ static int create_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   if (rc)
     return rc;
   rc = vs__state_put(db, txn, cc->d->cid, &st, err);
-  if (rc)
-    return rc;
-  if (record_encode(cc->d, &sb)) {
-    msgpack_sbuffer_destroy(&sb);
-    return vs__err(err, VS_ENOMEM, "out of memory");
-  }
-  v.mv_size = sb.size;
-  v.mv_data = sb.data;
-  mrc = mdb_put(txn, db->catalog, &k, &v, 0);
-  msgpack_sbuffer_destroy(&sb);
-  return mrc ? vs__mdb_err(err, mrc, "write the collection record") : VS_OK;
+  return rc ? rc : catalog_put(db, txn, cc->name, cc->d, err);
 }
 
 int vs_collection_create(vs_db *db, const vs_collection_config *cfg, vs_error *err) {
@@ -570,17 +580,13 @@ typedef struct drop_ctx {
 static int drop_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   drop_ctx *dc = ctx;
   const char *name = dc->name;
-  MDB_val k = {strlen(name), (void *)name}, v, sk;
+  MDB_val k = {strlen(name), (void *)name}, sk;
   MDB_dbi dbi[VS__DBI_COUNT];
   char buf[32];
   desc d;
   int mrc, rc;
 
-  mrc = mdb_get(txn, db->catalog, &k, &v);
-  if (mrc)
-    return mrc == MDB_NOTFOUND ? vs__err(err, VS_ENOTFOUND, "no collection named '%s'", name)
-                               : vs__mdb_err(err, mrc, "read the catalog");
-  rc = record_decode(&v, &d, err);
+  rc = catalog_get(db, txn, name, &d, err);
   if (rc)
     return rc;
   rc = dbis_open(txn, d.cid, 0, dbi, err);
@@ -592,7 +598,7 @@ static int drop_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   state_key(d.cid, buf, sizeof(buf), &sk);
   if ((mrc = mdb_del(txn, db->meta, &sk, NULL)) && mrc != MDB_NOTFOUND)
     return vs__mdb_err(err, mrc, "delete the collection state");
-  sk.mv_size = (size_t)snprintf(buf, sizeof(buf), "index.%u", d.cid);
+  vs__meta_key(&sk, buf, sizeof(buf), "index.", d.cid);
   if ((mrc = mdb_del(txn, db->meta, &sk, NULL)) && mrc != MDB_NOTFOUND)
     return vs__mdb_err(err, mrc, "delete the index manifest");
   dc->cid = d.cid;
@@ -630,28 +636,13 @@ int vs_collection_drop(vs_db *db, const char *name, vs_error *err) {
 
 /* Change the index spec in the collection record (vs_collection_rebuild). */
 int vs__coll_set_spec(vs_db *db, MDB_txn *txn, const char *name, const char *spec, vs_error *err) {
-  MDB_val k = {strlen(name), (void *)name}, v;
-  msgpack_sbuffer sb;
   desc d;
-  int mrc, rc;
+  int rc = catalog_get(db, txn, name, &d, err);
 
-  mrc = mdb_get(txn, db->catalog, &k, &v);
-  if (mrc)
-    return mrc == MDB_NOTFOUND ? vs__err(err, VS_ENOTFOUND, "no collection named '%s'", name)
-                               : vs__mdb_err(err, mrc, "read the catalog");
-  rc = record_decode(&v, &d, err);
   if (rc)
     return rc;
   snprintf(d.index, sizeof(d.index), "%s", spec);
-  if (record_encode(&d, &sb)) {
-    msgpack_sbuffer_destroy(&sb);
-    return vs__err(err, VS_ENOMEM, "out of memory");
-  }
-  v.mv_size = sb.size;
-  v.mv_data = sb.data;
-  mrc = mdb_put(txn, db->catalog, &k, &v, 0);
-  msgpack_sbuffer_destroy(&sb);
-  return mrc ? vs__mdb_err(err, mrc, "write the collection record") : VS_OK;
+  return catalog_put(db, txn, name, &d, err);
 }
 
 /* ---- describe and list --------------------------------------------------------------- */
