@@ -694,7 +694,7 @@ int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int n
     uint64_t ndead = roaring_bitmap_get_cardinality(sg->dead);
     keep_ctx kc = {s, ndead ? sg->dead : NULL, keep, kctx};
     int selector = (s->caps & VS__FAISS_SELECTOR) != 0;
-    vs__faiss_params fp = {ef, nprobe, 1, NULL, NULL};
+    vs__faiss_params fp = {ef, nprobe, 1, NULL, NULL, s->caps};
     size_t kk = k * (s->approximate ? APPROX_FACTOR : 1);
     char msg[VS_ERROR_MESSAGE_MAX];
 
@@ -1111,6 +1111,7 @@ int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q,
     return VS_ENOTFOUND;
   kc = (keep_ctx){e->seg, NULL, keep, kctx};
   fp.keep_ctx = &kc;
+  fp.caps = e->seg->caps;
   kk = k * (e->seg->approximate ? APPROX_FACTOR : 1);
   kk = kk < e->seg->n ? kk : e->seg->n;
   fp.ef = ef > 0 ? ef : DEFAULT_EF;

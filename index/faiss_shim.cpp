@@ -96,7 +96,7 @@ extern "C" int vs__faiss_search(const FaissIndex *index, int64_t n, const float 
                                 size_t msgcap) {
   try {
     const faiss::Index *i = idx(index);
-    unsigned caps = vs__faiss_caps(index);
+    unsigned caps = p && p->caps ? p->caps : vs__faiss_caps(index); /* dynamic_casts */
     CallbackSelector sel(p && p->keep ? p->keep : nullptr, p ? p->keep_ctx : nullptr);
     faiss::IDSelector *selp = (p && p->keep && (caps & VS__FAISS_SELECTOR)) ? &sel : nullptr;
     faiss::SearchParametersHNSW hp;

@@ -41,6 +41,7 @@ typedef struct vs__faiss_params {
   int threads;            /* OpenMP threads for this call; 0 = OpenMP's default */
   vs__faiss_keep_fn keep; /* NULL = every id; ignored without VS__FAISS_SELECTOR */
   const void *keep_ctx;
+  unsigned caps; /* vs__faiss_caps(index) when the caller keeps it; 0 = work it out */
 } vs__faiss_params;
 
 /* Search n queries (n x d floats) for k results each into dist and labels
