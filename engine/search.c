@@ -350,7 +350,9 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   const vs_search_params *p = sc->p;
   const roaring_bitmap_t *set = ps ? ps->set : NULL;
   size_t want = set ? FILTER_WALK_K * p->k : p->k;
+  const roaring_bitmap_t *covered;
   roaring_bitmap_t *extra = NULL;
+  uint64_t digest;
   vs__cand *cands = NULL;
   size_t n = 0, m = 0;
   uint64_t nextra;
@@ -372,15 +374,15 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     return rc;
   if (want > VS_K_MAX) /* still at least k: k <= VS_K_MAX */
     want = VS_K_MAX;
-  if (set && vs__vix_filter_covered(v, vs__filter_digest(ps->f))) {
+  digest = set ? vs__filter_digest(ps->f) : 0;
+  covered = set ? vs__vix_filter_covered(v, digest) : NULL;
+  if (covered) {
     /* This filter has a sub-index (vindex.c): walk it, and score exactly
      * the passing points added since it was built. */
-    const roaring_bitmap_t *covered = vs__vix_filter_covered(v, vs__filter_digest(ps->f));
     extra = roaring_bitmap_andnot(set, covered);
     /* Its walk stays among passing points: 2k candidates are plenty. */
-    rc = extra ? vs__vix_filter_candidates(v, vs__filter_digest(ps->f), sc->q, 2 * p->k, p->ef,
-                                           p->nprobe, keep_passing, (void *)(uintptr_t)ps, &cands,
-                                           &n, err)
+    rc = extra ? vs__vix_filter_candidates(v, digest, sc->q, 2 * p->k, p->ef, p->nprobe,
+                                           keep_passing, (void *)(uintptr_t)ps, &cands, &n, err)
                : vs__err(err, VS_ENOMEM, "out of memory");
     want = p->k;
     short_of_k = 0;
@@ -402,7 +404,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   }
   nextra = extra ? roaring_bitmap_get_cardinality(extra) : 0;
   if (extra && nextra > FILTER_STALE_POINTS) /* the sub-index has fallen behind: renew it */
-    vs__vindex_filter_missed(db, v, vs__filter_digest(ps->f), set);
+    vs__vindex_filter_missed(db, v, digest, set);
   s = vs__malloc((n + nextra ? n + nextra : 1) * sizeof(*s));
   if (s == NULL) {
     vs__free(cands);
@@ -458,7 +460,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     /* The walk missed the passing points; if this filter keeps doing
      * that, it gets a sub-index of its own. */
     if (strcmp(sc->info.plan, "filter-index") != 0)
-      vs__vindex_filter_missed(db, v, vs__filter_digest(ps->f), set);
+      vs__vindex_filter_missed(db, v, digest, set);
     strcpy(sc->info.plan, "exact-fallback");
     return scan_set(txn, c, set, sc, err);
   }
