@@ -24,55 +24,23 @@
 #include "engine/pindex.h"
 #include "engine/storage.h"
 
-typedef struct fixture {
-  char *dir;
-  vs_db *db;
-} fixture;
+typedef tu_fixture fixture;
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof(*f));
-  vs_open_options o = {VS_OPEN_CREATE | VS_OPEN_NOSYNC, 0, 0, 0};
-  vs_error err = VS_ERROR_INIT;
+  fixture *f = tu_fixture_open(VS_OPEN_NOSYNC, 0);
 
-  f->dir = tu_mkdtemp();
-  TU_EXPECT(vs_db_open(f->dir, &o, &f->db, &err), VS_OK, &err);
   tu_create(f->db, "c", 2, VS_METRIC_L2, "Flat");
   *state = f;
   return 0;
 }
 
-static int teardown(void **state) {
-  fixture *f = *state;
-
-  vs_db_close(f->db);
-  tu_rmdir(f->dir);
-  free(f->dir);
-  free(f);
-  return 0;
-}
-
 /* ---- the oracle ------------------------------------------------------------------- */
 
-/* search.c's record_passes(): the id and payload of a point record. */
+/* The filter on one point record, as vs__filter_match decides it. */
 static int oracle_passes(const vs__filter *f, const MDB_val *rec) {
-  const uint8_t *r = rec->mv_data;
-  vs_id id = {VS_ID_INT, 0, NULL, 0};
-  uint16_t idlen;
+  vs__prec pr;
 
-  if (rec->mv_size < VS__POINT_HEADER)
-    return 0;
-  memcpy(&idlen, r + 2, 2);
-  if ((size_t)VS__POINT_HEADER + idlen > rec->mv_size)
-    return 0;
-  if (r[1] == VS__ID_KIND_INT && idlen == 8) {
-    memcpy(&id.num, r + VS__POINT_HEADER, 8);
-  } else {
-    id.kind = VS_ID_STR;
-    id.str = (const char *)r + VS__POINT_HEADER;
-    id.len = idlen;
-  }
-  return vs__filter_match(f, &id, r + VS__POINT_HEADER + idlen,
-                          rec->mv_size - VS__POINT_HEADER - idlen);
+  return vs__point_parse(rec, &pr) == 0 && vs__filter_match(f, &pr.id, pr.payload, pr.payload_len);
 }
 
 typedef struct check_ctx {
@@ -1175,16 +1143,16 @@ static void test_alloc_failures(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_random_equivalence, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_range_bounds, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_has_id, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_old_snapshot, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_snapshot_in_hole, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_random_equivalence, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_numbers, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_range_bounds, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_has_id, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_old_snapshot, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_in_hole, setup, tu_teardown),
       cmocka_unit_test(test_payload_walk),
-      cmocka_unit_test_setup_teardown(test_wide_pids, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wide_pids, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_alloc_failures, setup, tu_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

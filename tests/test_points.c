@@ -13,28 +13,13 @@
 
 #define DIM 8
 
-typedef struct fixture {
-  char *dir;
-  vs_db *db;
-} fixture;
+typedef tu_fixture fixture;
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof(*f));
+  fixture *f = tu_fixture_open(0, 0);
 
-  f->dir = tu_mkdtemp();
-  f->db = tu_open(f->dir, 0);
   tu_create(f->db, "items", DIM, VS_METRIC_L2, "Flat");
   *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-
-  vs_db_close(f->db);
-  tu_rmdir(f->dir);
-  free(f->dir);
-  free(f);
   return 0;
 }
 
@@ -448,15 +433,15 @@ static void test_vectors_aligned_in_map(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_upsert_get_roundtrip, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_string_ids_and_empty_payload, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_replace_and_log, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_same_id_twice_last_wins, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_text_only_collection, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_vectors_aligned_in_map, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upsert_get_roundtrip, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_string_ids_and_empty_payload, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_replace_and_log, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_same_id_twice_last_wins, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_delete, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_text_only_collection, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_survives_reopen, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_vectors_aligned_in_map, setup, tu_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,19 +22,10 @@
 
 #include "engine/vindex.h"
 
-typedef struct fixture {
-  char *dir;
-  vs_db *db;
-} fixture;
+typedef tu_fixture fixture;
 
 static int setup_with(void **state, unsigned seal) {
-  fixture *f = calloc(1, sizeof(*f));
-  vs_open_options o = {VS_OPEN_CREATE | VS_OPEN_NOSYNC, 0, 0, seal};
-  vs_error err = VS_ERROR_INIT;
-
-  f->dir = tu_mkdtemp();
-  TU_EXPECT(vs_db_open(f->dir, &o, &f->db, &err), VS_OK, &err);
-  *state = f;
+  *state = tu_fixture_open(VS_OPEN_NOSYNC, seal);
   return 0;
 }
 
@@ -44,16 +35,6 @@ static int setup(void **state) {
 
 static int setup_small_seal(void **state) {
   return setup_with(state, 500);
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-
-  vs_db_close(f->db);
-  tu_rmdir(f->dir);
-  free(f->dir);
-  free(f);
-  return 0;
 }
 
 static void reopen(fixture *f, unsigned seal) {
@@ -1143,22 +1124,22 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--rebuild") == 0)
     return rebuild_main(argv[2]);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_exact_matches_brute_force, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_flat_equals_exact, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ann_recall, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fresh_then_sealed, setup_small_seal, teardown),
-      cmocka_unit_test_setup_teardown(test_deletes_never_return, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rebuild_changes_spec, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bad_queries, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sigkill_index_agrees, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_filtered_search, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bad_filters, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_filtered_after_writes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rebuild_by_another_process, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrent_writes_and_rebuilds, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_transformed_index_scores, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_orphan_sweep, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_filter_sub_index, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exact_matches_brute_force, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_flat_equals_exact, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_ann_recall, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_fresh_then_sealed, setup_small_seal, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_deletes_never_return, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_rebuild_changes_spec, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_bad_queries, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_sigkill_index_agrees, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_filtered_search, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_bad_filters, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_filtered_after_writes, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_rebuild_by_another_process, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_writes_and_rebuilds, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_transformed_index_scores, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_orphan_sweep, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_filter_sub_index, setup, tu_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,27 @@ void tu_create(vs_db *db, const char *name, uint32_t dim, vs_metric metric, cons
   TU_EXPECT(vs_collection_create(db, &cfg, &err), VS_OK, &err);
 }
 
+tu_fixture *tu_fixture_open(unsigned flags, unsigned seal_threshold) {
+  tu_fixture *f = calloc(1, sizeof(*f));
+  vs_open_options o = {VS_OPEN_CREATE | flags, 0, 0, seal_threshold};
+  vs_error err = VS_ERROR_INIT;
+
+  assert_non_null(f);
+  f->dir = tu_mkdtemp();
+  TU_EXPECT(vs_db_open(f->dir, &o, &f->db, &err), VS_OK, &err);
+  return f;
+}
+
+int tu_teardown(void **state) {
+  tu_fixture *f = *state;
+
+  vs_db_close(f->db);
+  tu_rmdir(f->dir);
+  free(f->dir);
+  free(f);
+  return 0;
+}
+
 uint64_t tu_rand(uint64_t *s) {
   uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
 

@@ -28,6 +28,16 @@ vs_db *tu_open(const char *dir, unsigned flags);
 /* Create a collection with the defaults and the given dim/metric/index. */
 void tu_create(vs_db *db, const char *name, uint32_t dim, vs_metric metric, const char *index);
 
+/* A database in a fresh directory, for cmocka setup/teardown: open with
+ * VS_OPEN_CREATE | flags and the given seal threshold (0: default). */
+typedef struct tu_fixture {
+  char *dir;
+  vs_db *db;
+} tu_fixture;
+tu_fixture *tu_fixture_open(unsigned flags, unsigned seal_threshold);
+/* cmocka teardown: close the database, remove the directory. */
+int tu_teardown(void **state);
+
 /* xorshift64*: the same sequence on every machine. */
 uint64_t tu_rand(uint64_t *state);
 float tu_randf(uint64_t *state); /* uniform in [-1, 1) */
