@@ -566,79 +566,66 @@ static void hole_add(vs__pix *x, uint64_t lo, uint64_t hi) {
   x->nholes++;
 }
 
+typedef struct replay_ctx {
+  vs__pix *x;
+  MDB_txn *txn;
+  const vs__coll *c;
+  uint64_t gone, orphan; /* see replay() */
+} replay_ctx;
+
+static int replay_one(void *ctx, uint64_t seq, vs_change_op op, uint64_t pid, vs_error *err) {
+  replay_ctx *r = ctx;
+  vs__pix *x = r->x;
+  int rc;
+
+  if (pid > UINT32_MAX) {
+    x->unusable = 1;
+    return VS__LOG_STOP;
+  }
+  if (op == VS_CHANGE_UPSERT) {
+    MDB_val pk = {sizeof(pid), &pid}, rec;
+    const uint8_t *pl;
+    size_t len;
+    int mrc;
+
+    if (roaring_bitmap_contains(x->live, (uint32_t)pid))
+      return VS_OK; /* already indexed */
+    mrc = mdb_get(r->txn, r->c->dbi[VS__DBI_PTS], &pk, &rec);
+    if (mrc == MDB_NOTFOUND) { /* deleted later in the log: see the delete */
+      r->gone = r->gone < seq ? r->gone : seq;
+      return VS_OK;
+    }
+    if (mrc)
+      return vs__mdb_err(err, mrc, "read a point");
+    if (rec_payload(&rec, &pl, &len))
+      return VS_OK; /* malformed: passes nothing, so not live */
+    roaring_bitmap_add(x->live, (uint32_t)pid);
+    rc = index_payload(x->fields, x->nfields, (uint32_t)pid, &rec);
+    return rc ? vs__err(err, rc, "out of memory indexing payloads") : VS_OK;
+  }
+  if (roaring_bitmap_contains(x->live, (uint32_t)pid)) {
+    roaring_bitmap_remove(x->live, (uint32_t)pid);
+    x->stale++;
+    rc = dels_push(x, seq, (uint32_t)pid);
+    return rc ? vs__err(err, rc, "out of memory") : VS_OK;
+  }
+  /* A point never indexed: malformed (it passes nothing, so no snapshot
+   * needs it), or gone before its upsert was replayed, which can only have
+   * happened in this replay. */
+  r->orphan = seq;
+  return VS_OK;
+}
+
 /* Replay the log from x->applied + 1 to `last`.  `gone` is the first
  * upsert whose point this snapshot no longer has, `orphan` the last delete
  * of a pid that was never live here: together they bound the hole. */
 static int replay(vs__pix *x, MDB_txn *txn, const vs__coll *c, uint64_t last, vs_error *err) {
-  uint64_t seq = x->applied + 1, gone = UINT64_MAX, orphan = 0;
-  MDB_val k = {sizeof(seq), &seq}, val;
-  MDB_cursor *cur;
-  int mrc, rc = VS_OK;
+  replay_ctx r = {x, txn, c, UINT64_MAX, 0};
+  int rc = vs__log_each(txn, c, x->applied, last, replay_one, &r, err);
 
-  mrc = mdb_cursor_open(txn, c->dbi[VS__DBI_LOG], &cur);
-  if (mrc)
-    return vs__mdb_err(err, mrc, "open a log cursor");
-  for (mrc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); mrc == 0;
-       mrc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-    const uint8_t *p = val.mv_data;
-    uint64_t pid;
-
-    memcpy(&seq, k.mv_data, 8);
-    if (seq > last)
-      break;
-    if (val.mv_size != 9) {
-      rc = vs__err(err, VS_ECORRUPT, "malformed change log entry %llu", (unsigned long long)seq);
-      break;
-    }
-    memcpy(&pid, p + 1, 8);
-    if (pid > UINT32_MAX) {
-      x->unusable = 1;
-      break;
-    }
-    if (p[0] == VS_CHANGE_UPSERT) {
-      MDB_val pk = {sizeof(pid), &pid}, rec;
-      const uint8_t *pl;
-      size_t len;
-
-      if (roaring_bitmap_contains(x->live, (uint32_t)pid))
-        continue; /* already indexed */
-      mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &pk, &rec);
-      if (mrc == MDB_NOTFOUND) { /* deleted later in the log: see the delete */
-        gone = gone < seq ? gone : seq;
-        continue;
-      }
-      if (mrc) {
-        rc = vs__mdb_err(err, mrc, "read a point");
-        break;
-      }
-      if (rec_payload(&rec, &pl, &len))
-        continue; /* malformed: passes nothing, so not live */
-      roaring_bitmap_add(x->live, (uint32_t)pid);
-      rc = index_payload(x->fields, x->nfields, (uint32_t)pid, &rec);
-      if (rc) {
-        vs__err(err, rc, "out of memory indexing payloads");
-        break;
-      }
-    } else if (roaring_bitmap_contains(x->live, (uint32_t)pid)) {
-      roaring_bitmap_remove(x->live, (uint32_t)pid);
-      x->stale++;
-      if ((rc = dels_push(x, seq, (uint32_t)pid))) {
-        vs__err(err, rc, "out of memory");
-        break;
-      }
-    } else {
-      /* A point never indexed: malformed (it passes nothing, so no
-       * snapshot needs it), or gone before its upsert was replayed, which
-       * can only have happened in this replay. */
-      orphan = seq;
-    }
-  }
-  if (gone < orphan)
-    hole_add(x, gone, orphan);
-  if (rc == VS_OK && !x->unusable && mrc != 0 && mrc != MDB_NOTFOUND)
-    rc = vs__mdb_err(err, mrc, "read the change log");
-  mdb_cursor_close(cur);
-  if (rc == VS_OK && !x->unusable)
+  if (r.gone < r.orphan)
+    hole_add(x, r.gone, r.orphan);
+  if (rc == VS_OK && !x->unusable && x->applied < last)
     x->applied = last;
   return rc;
 }

@@ -422,38 +422,58 @@ typedef struct changes_ctx {
   size_t cap, n;
 } changes_ctx;
 
-static int changes_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
-  changes_ctx *cc = ctx;
-  uint64_t seq = cc->after + 1;
+int vs__log_each(MDB_txn *txn, const vs__coll *c, uint64_t after, uint64_t last, vs__log_fn fn,
+                 void *ctx, vs_error *err) {
+  uint64_t seq = after + 1;
   MDB_val k = {sizeof(seq), &seq}, v;
   MDB_cursor *cur;
   int mrc, rc = VS_OK;
 
-  (void)db;
-  cc->n = 0;
-  if (cc->after == UINT64_MAX || cc->cap == 0)
+  if (after >= last)
     return VS_OK;
   mrc = mdb_cursor_open(txn, c->dbi[VS__DBI_LOG], &cur);
   if (mrc)
     return vs__mdb_err(err, mrc, "open a log cursor");
-  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0 && cc->n < cc->cap;
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     const uint8_t *p = v.mv_data;
-    vs_change *ch = &cc->out[cc->n++];
+    uint64_t pid;
 
     if (k.mv_size != 8 || v.mv_size != 9 ||
         (p[0] != VS_CHANGE_UPSERT && p[0] != VS_CHANGE_DELETE)) {
       rc = vs__err(err, VS_ECORRUPT, "malformed change log entry");
       break;
     }
-    memcpy(&ch->seq, k.mv_data, 8);
-    ch->op = (vs_change_op)p[0];
-    memcpy(&ch->pid, p + 1, 8);
+    memcpy(&seq, k.mv_data, 8);
+    if (seq > last)
+      break;
+    memcpy(&pid, p + 1, 8);
+    rc = fn(ctx, seq, (vs_change_op)p[0], pid, err);
+    if (rc)
+      break;
   }
   if (rc == VS_OK && mrc != 0 && mrc != MDB_NOTFOUND)
     rc = vs__mdb_err(err, mrc, "read the change log");
   mdb_cursor_close(cur);
-  return rc;
+  return rc == VS__LOG_STOP ? VS_OK : rc;
+}
+
+static int change_out(void *ctx, uint64_t seq, vs_change_op op, uint64_t pid, vs_error *err) {
+  changes_ctx *cc = ctx;
+
+  (void)err;
+  cc->out[cc->n++] = (vs_change){seq, op, pid};
+  return cc->n == cc->cap ? VS__LOG_STOP : VS_OK;
+}
+
+static int changes_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  changes_ctx *cc = ctx;
+
+  (void)db;
+  cc->n = 0;
+  if (cc->cap == 0)
+    return VS_OK;
+  return vs__log_each(txn, c, cc->after, UINT64_MAX, change_out, cc, err);
 }
 
 int vs_changes(vs_db *db, const char *name, uint64_t after, vs_change *out, size_t cap, size_t *n,

@@ -213,6 +213,15 @@ typedef struct vs__prec {
  * checked, never trusted). */
 int vs__point_parse(const MDB_val *rec, vs__prec *out);
 
+/* Call fn for each change-log entry with after < seq <= last, in order.
+ * fn returns VS_OK to go on, VS__LOG_STOP to end the walk early (then
+ * vs__log_each returns VS_OK), or an error, which ends it and is returned.
+ * A malformed entry is VS_ECORRUPT. */
+#define VS__LOG_STOP 2
+typedef int (*vs__log_fn)(void *ctx, uint64_t seq, vs_change_op op, uint64_t pid, vs_error *err);
+int vs__log_each(MDB_txn *txn, const vs__coll *c, uint64_t after, uint64_t last, vs__log_fn fn,
+                 void *ctx, vs_error *err);
+
 /* The stored vector of pid, read in place (valid until txn ends): VS_OK,
  * VS_ENOTFOUND (no such pid in this snapshot) or VS_ECORRUPT. */
 int vs__vector_get(MDB_txn *txn, const vs__coll *c, uint64_t pid, const float **x, vs_error *err);

@@ -356,57 +356,45 @@ static int manifest_load(vs_db *db, vs__vix *v, const MDB_val *val, uint64_t *se
 
 /* ---- catching up with LMDB ----------------------------------------------------------- */
 
+typedef struct replay_ctx {
+  MDB_txn *txn;
+  const vs__coll *c;
+  vs__vix *v;
+} replay_ctx;
+
+static int replay_one(void *ctx, uint64_t seq, vs_change_op op, uint64_t pid, vs_error *err) {
+  replay_ctx *rc = ctx;
+  vs__vix *v = rc->v;
+  int64_t at;
+  int si;
+
+  if (op == VS_CHANGE_UPSERT) {
+    const float *x = NULL;
+    int r;
+
+    if (seg_locate(v, pid, &at) >= 0 || (v->fn && pid <= v->fpid[v->fn - 1]))
+      return VS_OK; /* already indexed */
+    r = vs__vector_get(rc->txn, rc->c, pid, &x, err);
+    if (r == VS_ENOTFOUND) /* deleted later in the log */
+      return VS_OK;
+    if (r == VS_OK && fresh_push(v, pid, seq, x))
+      r = vs__err(err, VS_ENOMEM, "out of memory indexing fresh points");
+    return r;
+  }
+  si = seg_locate(v, pid, &at);
+  if (si >= 0)
+    roaring_bitmap_add(v->segs[si].dead, (uint32_t)at);
+  else if ((at = fresh_find(v, pid)) >= 0)
+    roaring_bitmap_add(v->fdead, (uint32_t)at);
+  return VS_OK;
+}
+
 /* Replay the log from v->applied + 1 to `last`. */
 static int replay(MDB_txn *txn, const vs__coll *c, vs__vix *v, uint64_t last, vs_error *err) {
-  uint64_t seq = v->applied + 1;
-  MDB_val k = {sizeof(seq), &seq}, val;
-  MDB_cursor *cur;
-  int mrc, rc = VS_OK;
+  replay_ctx ctx = {txn, c, v};
+  int rc = vs__log_each(txn, c, v->applied, last, replay_one, &ctx, err);
 
-  if (v->applied >= last)
-    return VS_OK;
-  mrc = mdb_cursor_open(txn, c->dbi[VS__DBI_LOG], &cur);
-  if (mrc)
-    return vs__mdb_err(err, mrc, "open a log cursor");
-  for (mrc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); mrc == 0;
-       mrc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-    const uint8_t *p = val.mv_data;
-    uint64_t pid;
-    int64_t at;
-
-    memcpy(&seq, k.mv_data, 8);
-    if (seq > last)
-      break;
-    if (val.mv_size != 9) {
-      rc = vs__err(err, VS_ECORRUPT, "malformed change log entry %llu", (unsigned long long)seq);
-      break;
-    }
-    memcpy(&pid, p + 1, 8);
-    if (p[0] == VS_CHANGE_UPSERT) {
-      const float *x = NULL;
-      if (seg_locate(v, pid, &at) >= 0 || (v->fn && pid <= v->fpid[v->fn - 1]))
-        continue; /* already indexed */
-      rc = vs__vector_get(txn, c, pid, &x, err);
-      if (rc == VS_ENOTFOUND) { /* deleted later in the log */
-        rc = VS_OK;
-        continue;
-      }
-      if (rc || (rc = fresh_push(v, pid, seq, x)))
-        break;
-    } else {
-      int si = seg_locate(v, pid, &at);
-      if (si >= 0)
-        roaring_bitmap_add(v->segs[si].dead, (uint32_t)at);
-      else if ((at = fresh_find(v, pid)) >= 0)
-        roaring_bitmap_add(v->fdead, (uint32_t)at);
-    }
-  }
-  if (rc == VS_OK && mrc != 0 && mrc != MDB_NOTFOUND)
-    rc = vs__mdb_err(err, mrc, "read the change log");
-  mdb_cursor_close(cur);
-  if (rc == VS_ENOMEM)
-    vs__err(err, rc, "out of memory indexing fresh points");
-  if (rc == VS_OK)
+  if (rc == VS_OK && v->applied < last)
     v->applied = last;
   return rc;
 }
