@@ -26,9 +26,9 @@
 
 #define RECORD_HEADER 5 /* u8 version, u32 cid */
 
-static const char *const dbi_suffix[VS__DBI_COUNT] = {"ids", "pts", "vec", "log"};
-static const unsigned dbi_flags[VS__DBI_COUNT] = {0, MDB_INTEGERKEY, MDB_INTEGERKEY,
-                                                  MDB_INTEGERKEY};
+static const char *const dbi_suffix[VS__DBI_COUNT] = {"ids", "pts", "vec", "log", "txt", "tdf"};
+static const unsigned dbi_flags[VS__DBI_COUNT] = {
+    0, MDB_INTEGERKEY, MDB_INTEGERKEY, MDB_INTEGERKEY, 0, 0};
 
 int vs_metric_parse(const char *s, vs_metric *out) {
   if (s == NULL)
@@ -341,8 +341,15 @@ int vs__state_put(vs_db *db, MDB_txn *txn, uint32_t cid, const vs__state *st, vs
 
 /* ---- DBI handles ------------------------------------------------------------------ */
 
-static int dbis_open(MDB_txn *txn, uint32_t cid, unsigned create, MDB_dbi *dbi, vs_error *err) {
-  for (int i = 0; i < VS__DBI_COUNT; i++) {
+/* Open collection cid's tables: the text tables too when it has text fields
+ * (`text`); otherwise their handles are left 0 and never used. */
+static int dbis_open(MDB_txn *txn, uint32_t cid, int text, unsigned create, MDB_dbi *dbi,
+                     vs_error *err) {
+  int n = text ? VS__DBI_COUNT : VS__DBI_PLAIN;
+
+  for (int i = VS__DBI_PLAIN; i < VS__DBI_COUNT; i++)
+    dbi[i] = 0;
+  for (int i = 0; i < n; i++) {
     char name[32];
     int mrc;
 
@@ -398,7 +405,7 @@ static int resolve(vs_db *db, const char *name, vs__coll **out, vs_error *err) {
     rc = vs__err(err, VS_ENOMEM, "out of memory");
     goto out_txn;
   }
-  rc = dbis_open(txn, d.cid, 0, c->dbi, err);
+  rc = dbis_open(txn, d.cid, d.nf > 0, 0, c->dbi, err);
   if (rc) {
     vs__free(c);
     goto out_txn;
@@ -416,6 +423,12 @@ static int resolve(vs_db *db, const char *name, vs__coll **out, vs_error *err) {
   c->cid = d.cid;
   c->dim = d.dim;
   c->metric = d.metric;
+  c->n_text = (uint32_t)d.nf;
+  for (size_t i = 0; i < d.nf; i++)
+    strcpy(c->text_fields[i], d.fields[i]);
+  strcpy(c->language, d.language);
+  c->k1 = d.k1;
+  c->b = d.b;
   c->next = db->colls;
   db->colls = c;
   *out = c;
@@ -546,7 +559,7 @@ static int create_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   if ((mrc = mdb_put(txn, db->meta, &nk, &nv, 0)))
     return vs__mdb_err(err, mrc, "write next_cid");
 
-  rc = dbis_open(txn, cc->d->cid, MDB_CREATE, dbi, err);
+  rc = dbis_open(txn, cc->d->cid, cc->d->nf > 0, MDB_CREATE, dbi, err);
   if (rc)
     return rc;
   rc = vs__state_put(db, txn, cc->d->cid, &st, err);
@@ -589,10 +602,10 @@ static int drop_step(vs_db *db, MDB_txn *txn, void *ctx, vs_error *err) {
   rc = catalog_get(db, txn, name, &d, err);
   if (rc)
     return rc;
-  rc = dbis_open(txn, d.cid, 0, dbi, err);
+  rc = dbis_open(txn, d.cid, d.nf > 0, 0, dbi, err);
   if (rc)
     return rc;
-  for (int i = 0; i < VS__DBI_COUNT; i++)
+  for (int i = 0; i < (d.nf > 0 ? VS__DBI_COUNT : VS__DBI_PLAIN); i++)
     if ((mrc = mdb_drop(txn, dbi[i], 1)))
       return vs__mdb_err(err, mrc, "drop a collection table");
   state_key(d.cid, buf, sizeof(buf), &sk);

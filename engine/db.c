@@ -22,11 +22,12 @@
 
 #include "engine/pindex.h"
 #include "engine/storage.h"
+#include "engine/tindex.h"
 #include "engine/vindex.h"
 
 #define DEFAULT_MAP_SIZE ((size_t)256 << 20)
 #define DEFAULT_MAX_READERS 256u
-#define MAX_DBS 4096u /* 2 global + 4 per collection: about 1000 collections */
+#define MAX_DBS 4096u /* 2 global + 4 per collection (6 with text): about 700 collections */
 
 /* ---- the process registry of open directories ---------------------------- */
 
@@ -301,11 +302,15 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
     rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
     goto fail_vlock;
   }
+  if (pthread_mutex_init(&db->analyzers_lock, NULL)) {
+    rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
+    goto fail_plock;
+  }
 
   mrc = mdb_env_create(&db->env);
   if (mrc) {
     rc = vs__mdb_err(err, mrc, "create the LMDB environment");
-    goto fail_plock;
+    goto fail_alock;
   }
   if (o.flags & VS_OPEN_NOSYNC)
     eflags |= MDB_NOSYNC;
@@ -340,6 +345,8 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
 
 fail_env:
   mdb_env_close(db->env);
+fail_alock:
+  pthread_mutex_destroy(&db->analyzers_lock);
 fail_plock:
   pthread_mutex_destroy(&db->pindex_lock);
 fail_vlock:
@@ -367,6 +374,8 @@ void vs_db_close(vs_db *db) {
   pthread_mutex_destroy(&db->vindex_lock);
   vs__pindex_close(db);
   pthread_mutex_destroy(&db->pindex_lock);
+  vs__tindex_close(db);
+  pthread_mutex_destroy(&db->analyzers_lock);
   vs__colls_free(db);
   mdb_env_close(db->env);
   pthread_mutex_destroy(&db->coll_lock);

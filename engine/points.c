@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/storage.h"
+#include "engine/tindex.h"
 #include "engine/vindex.h"
 
 static uint64_t seq_append(uint64_t seq, int op, uint64_t pid, MDB_txn *txn, MDB_dbi log,
@@ -25,11 +26,24 @@ static uint64_t seq_append(uint64_t seq, int op, uint64_t pid, MDB_txn *txn, MDB
   return seq + 1;
 }
 
-/* Remove pid's record, vector and id mapping and log the delete. */
-static int unlink_pid(MDB_txn *txn, const vs__coll *c, uint64_t pid, vs__state *st, vs_error *err) {
-  MDB_val pk = {sizeof(pid), &pid};
-  int mrc;
+/* Remove pid's record, vector and id mapping and log the delete; tb (NULL
+ * without text fields) takes its text out of the statistics. */
+static int unlink_pid(MDB_txn *txn, const vs__coll *c, uint64_t pid, vs__state *st, vs__tbatch *tb,
+                      vs_error *err) {
+  MDB_val pk = {sizeof(pid), &pid}, rec;
+  vs__prec pr;
+  int mrc, rc;
 
+  if (tb) {
+    if ((mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &pk, &rec)))
+      return mrc == MDB_NOTFOUND ? vs__err(err, VS_ECORRUPT, "id maps to a missing point %llu",
+                                           (unsigned long long)pid)
+                                 : vs__mdb_err(err, mrc, "read a point");
+    if (vs__point_parse(&rec, &pr))
+      return vs__err(err, VS_ECORRUPT, "point %llu is malformed", (unsigned long long)pid);
+    if ((rc = vs__tbatch_remove(tb, pid, pr.payload, pr.payload_len, err)))
+      return rc;
+  }
   if ((mrc = mdb_del(txn, c->dbi[VS__DBI_PTS], &pk, NULL)))
     return mrc == MDB_NOTFOUND ? vs__err(err, VS_ECORRUPT, "id maps to a missing point %llu",
                                          (unsigned long long)pid)
@@ -54,7 +68,7 @@ typedef struct upsert_ctx {
 } upsert_ctx;
 
 static int put_point(MDB_txn *txn, const vs__coll *c, const vs_point *pt, vs__state *st,
-                     vs_error *err) {
+                     vs__tbatch *tb, vs_error *err) {
   uint8_t key[VS__ID_KEY_MAX];
   MDB_val k = {vs__id_key(&pt->id, key), key}, v, pk;
   uint64_t pid, old;
@@ -67,7 +81,7 @@ static int put_point(MDB_txn *txn, const vs__coll *c, const vs_point *pt, vs__st
     if (v.mv_size != sizeof(old))
       return vs__err(err, VS_ECORRUPT, "id record has %zu bytes", v.mv_size);
     memcpy(&old, v.mv_data, sizeof(old));
-    rc = unlink_pid(txn, c, old, st, err);
+    rc = unlink_pid(txn, c, old, st, tb, err);
     if (rc)
       return rc;
   } else if (mrc != MDB_NOTFOUND) {
@@ -109,11 +123,12 @@ static int put_point(MDB_txn *txn, const vs__coll *c, const vs_point *pt, vs__st
   if (mrc)
     return vs__mdb_err(err, mrc, "append to the change log");
   st->count++;
-  return VS_OK;
+  return tb ? vs__tbatch_add(tb, pid, pt->payload, pt->payload_len, err) : VS_OK;
 }
 
 static int upsert_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
   upsert_ctx *u = ctx;
+  vs__tbatch *tb = NULL;
   vs__state st;
   int rc;
 
@@ -131,14 +146,14 @@ static int upsert_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
     }
   }
   rc = vs__state_get(db, txn, c->cid, &st, err);
-  if (rc)
+  if (rc || (rc = vs__tbatch_begin(db, txn, c, &tb, err)))
     return rc;
-  for (size_t i = 0; i < u->n; i++) {
-    rc = put_point(txn, c, &u->points[i], &st, err);
-    if (rc)
-      return rc;
-  }
-  return vs__state_put(db, txn, c->cid, &st, err);
+  for (size_t i = 0; i < u->n && rc == VS_OK; i++)
+    rc = put_point(txn, c, &u->points[i], &st, tb, err);
+  if (rc == VS_OK && tb)
+    rc = vs__tbatch_commit(tb, err);
+  vs__tbatch_free(tb);
+  return rc ? rc : vs__state_put(db, txn, c->cid, &st, err);
 }
 
 int vs_upsert(vs_db *db, const char *name, const vs_point *points, size_t n, vs_error *err) {
@@ -171,36 +186,45 @@ typedef struct delete_ctx {
   size_t deleted;
 } delete_ctx;
 
+static int delete_one(MDB_txn *txn, const vs__coll *c, const vs_id *id, vs__state *st,
+                      vs__tbatch *tb, size_t *deleted, vs_error *err) {
+  uint8_t key[VS__ID_KEY_MAX];
+  MDB_val k = {vs__id_key(id, key), key}, v;
+  uint64_t pid;
+  int mrc;
+
+  mrc = mdb_get(txn, c->dbi[VS__DBI_IDS], &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return VS_OK;
+  if (mrc)
+    return vs__mdb_err(err, mrc, "look up an id");
+  if (v.mv_size != sizeof(pid))
+    return vs__err(err, VS_ECORRUPT, "id record has %zu bytes", v.mv_size);
+  memcpy(&pid, v.mv_data, sizeof(pid));
+  if ((mrc = mdb_del(txn, c->dbi[VS__DBI_IDS], &k, NULL)))
+    return vs__mdb_err(err, mrc, "delete an id");
+  (*deleted)++;
+  return unlink_pid(txn, c, pid, st, tb, err);
+}
+
 static int delete_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
   delete_ctx *d = ctx;
+  vs__tbatch *tb = NULL;
   vs__state st;
-  int rc, mrc;
+  int rc;
 
   d->deleted = 0; /* the step may run again after the map grows */
   rc = vs__state_get(db, txn, c->cid, &st, err);
-  if (rc)
+  if (rc || (rc = vs__tbatch_begin(db, txn, c, &tb, err)))
     return rc;
-  for (size_t i = 0; i < d->n; i++) {
-    uint8_t key[VS__ID_KEY_MAX];
-    MDB_val k = {vs__id_key(&d->ids[i], key), key}, v;
-    uint64_t pid;
-
-    mrc = mdb_get(txn, c->dbi[VS__DBI_IDS], &k, &v);
-    if (mrc == MDB_NOTFOUND)
-      continue;
-    if (mrc)
-      return vs__mdb_err(err, mrc, "look up an id");
-    if (v.mv_size != sizeof(pid))
-      return vs__err(err, VS_ECORRUPT, "id record has %zu bytes", v.mv_size);
-    memcpy(&pid, v.mv_data, sizeof(pid));
-    if ((mrc = mdb_del(txn, c->dbi[VS__DBI_IDS], &k, NULL)))
-      return vs__mdb_err(err, mrc, "delete an id");
-    rc = unlink_pid(txn, c, pid, &st, err);
-    if (rc)
-      return rc;
-    d->deleted++;
-  }
-  return d->deleted ? vs__state_put(db, txn, c->cid, &st, err) : VS_OK;
+  for (size_t i = 0; i < d->n && rc == VS_OK; i++)
+    rc = delete_one(txn, c, &d->ids[i], &st, tb, &d->deleted, err);
+  if (rc == VS_OK && tb && d->deleted)
+    rc = vs__tbatch_commit(tb, err);
+  vs__tbatch_free(tb);
+  if (rc || d->deleted == 0)
+    return rc;
+  return vs__state_put(db, txn, c->cid, &st, err);
 }
 
 int vs_delete(vs_db *db, const char *name, const vs_id *ids, size_t n, size_t *deleted,

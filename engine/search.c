@@ -22,6 +22,7 @@
 
 #include "engine/filter.h"
 #include "engine/pindex.h"
+#include "engine/query.h"
 #include "engine/storage.h"
 #include "engine/vindex.h"
 #include "index/distance.h"
@@ -40,10 +41,7 @@
 #define FILTER_STALE_POINTS 2000
 #define FILTER_WALK_K 3 /* index-filtered: passing points asked of the walk, per k */
 
-typedef struct scored {
-  float score;
-  uint64_t pid;
-} scored;
+typedef vs__scored scored;
 
 typedef struct search_ctx {
   const vs_search_params *p;
@@ -472,84 +470,10 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
   return VS_OK;
 }
 
-/* Turn the top pids into hits: one allocation holding the hit array, then
- * vectors, then id strings and payloads. */
+/* make_hits: hand the result to vs__hits_make (engine/query.h). */
 static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
-  unsigned with = sc->p->with;
-  size_t size, fbytes = 0, bbytes = 0;
-  size_t j = 0, want = sc->ntop, avail = sc->nall ? sc->nall : sc->ntop;
-  vs__prec *recs;
-  float *fp;
-  char *bp;
-  int rc = VS_OK;
-
-  recs = vs__calloc(want ? want : 1, sizeof(*recs));
-  if (recs == NULL)
-    return vs__err(err, VS_ENOMEM, "out of memory");
-  /* The first `want` candidates whose point this snapshot holds: the
-   * index's candidates may include a point written after the snapshot
-   * began (the scans read the snapshot itself, so theirs all exist). */
-  for (size_t i = 0; i < avail && j < want; i++) {
-    MDB_val k = {8, &sc->top[i].pid}, v;
-    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v);
-
-    if (mrc == MDB_NOTFOUND && sc->nall)
-      continue;
-    if (mrc || vs__point_parse(&v, &recs[j])) {
-      rc = mrc && mrc != MDB_NOTFOUND
-               ? vs__mdb_err(err, mrc, "read a point")
-               : vs__err(err, VS_ECORRUPT, "point %llu is missing or malformed",
-                         (unsigned long long)sc->top[i].pid);
-      goto out;
-    }
-    if (recs[j].id.kind == VS_ID_STR)
-      bbytes += recs[j].id.len + 1;
-    if (with & VS_GET_PAYLOAD)
-      bbytes += recs[j].payload_len;
-    if (with & VS_GET_VECTOR)
-      fbytes += (size_t)c->dim * sizeof(float);
-    sc->top[j++] = sc->top[i];
-  }
-  sc->ntop = j;
-  size = (sc->ntop * sizeof(vs_hit) + 7) & ~(size_t)7;
-  sc->hits = vs__calloc(1, size + fbytes + bbytes + 1);
-  if (sc->hits == NULL) {
-    rc = vs__err(err, VS_ENOMEM, "out of memory");
-    goto out;
-  }
-  fp = (float *)(void *)((char *)sc->hits + size);
-  bp = (char *)sc->hits + size + fbytes;
-  for (size_t i = 0; i < sc->ntop; i++) {
-    vs_hit *h = &sc->hits[i];
-
-    h->score = sc->top[i].score;
-    h->id = recs[i].id;
-    if (h->id.kind == VS_ID_STR) { /* copied out: the record goes with the txn */
-      memcpy(bp, h->id.str, h->id.len);
-      bp[h->id.len] = '\0';
-      h->id.str = bp;
-      bp += h->id.len + 1;
-    }
-    if ((with & VS_GET_PAYLOAD) && recs[i].payload_len) {
-      memcpy(bp, recs[i].payload, recs[i].payload_len);
-      h->payload = (const uint8_t *)bp;
-      h->payload_len = recs[i].payload_len;
-      bp += recs[i].payload_len;
-    }
-    if (with & VS_GET_VECTOR) {
-      const float *x;
-      rc = vs__vector_get(txn, c, sc->top[i].pid, &x, err);
-      if (rc)
-        goto out;
-      memcpy(fp, x, (size_t)c->dim * sizeof(float));
-      h->vector = fp;
-      h->dim = c->dim;
-      fp += c->dim;
-    }
-  }
-out:
-  vs__free(recs);
-  return rc;
+  return vs__hits_make(txn, c, sc->top, sc->nall ? sc->nall : sc->ntop, sc->ntop, sc->nall != 0,
+                       sc->p->with, &sc->hits, &sc->ntop, err);
 }
 
 /* Choose the plan.  Without a filter: the index, or the scan when asked.
@@ -757,5 +681,87 @@ int vs_count_where(vs_db *db, const char *name, const vs_filter *filter, uint64_
   rc = vs__coll_read(db, name, count_where_step, &cc, err);
   if (rc == VS_OK)
     *out = cc.n;
+  return rc;
+}
+
+/* ---- hits ------------------------------------------------------------------------------ */
+
+/* Turn the top pids into hits: one allocation holding the hit array, then
+ * vectors, then id strings and payloads. */
+int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail, size_t want,
+                  int may_miss, unsigned with, vs_hit **hits, size_t *n, vs_error *err) {
+  size_t size, fbytes = 0, bbytes = 0, j = 0;
+  vs_hit *out;
+  vs__prec *recs;
+  float *fp;
+  char *bp;
+  int rc = VS_OK;
+
+  recs = vs__calloc(want ? want : 1, sizeof(*recs));
+  if (recs == NULL)
+    return vs__err(err, VS_ENOMEM, "out of memory");
+  /* The first `want` candidates whose point this snapshot holds: the
+   * index's candidates may include a point written after the snapshot
+   * began (the scans read the snapshot itself, so theirs all exist). */
+  for (size_t i = 0; i < avail && j < want; i++) {
+    MDB_val k = {8, &top[i].pid}, v;
+    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v);
+
+    if (mrc == MDB_NOTFOUND && may_miss)
+      continue;
+    if (mrc || vs__point_parse(&v, &recs[j])) {
+      rc = mrc && mrc != MDB_NOTFOUND
+               ? vs__mdb_err(err, mrc, "read a point")
+               : vs__err(err, VS_ECORRUPT, "point %llu is missing or malformed",
+                         (unsigned long long)top[i].pid);
+      goto out;
+    }
+    if (recs[j].id.kind == VS_ID_STR)
+      bbytes += recs[j].id.len + 1;
+    if (with & VS_GET_PAYLOAD)
+      bbytes += recs[j].payload_len;
+    if ((with & VS_GET_VECTOR) && c->dim)
+      fbytes += (size_t)c->dim * sizeof(float);
+    top[j++] = top[i];
+  }
+  *n = j;
+  size = (*n * sizeof(vs_hit) + 7) & ~(size_t)7;
+  *hits = out = vs__calloc(1, size + fbytes + bbytes + 1);
+  if (out == NULL) {
+    rc = vs__err(err, VS_ENOMEM, "out of memory");
+    goto out;
+  }
+  fp = (float *)(void *)((char *)out + size);
+  bp = (char *)out + size + fbytes;
+  for (size_t i = 0; i < *n; i++) {
+    vs_hit *h = &out[i];
+
+    h->score = top[i].score;
+    h->id = recs[i].id;
+    if (h->id.kind == VS_ID_STR) { /* copied out: the record goes with the txn */
+      memcpy(bp, h->id.str, h->id.len);
+      bp[h->id.len] = '\0';
+      h->id.str = bp;
+      bp += h->id.len + 1;
+    }
+    if ((with & VS_GET_PAYLOAD) && recs[i].payload_len) {
+      memcpy(bp, recs[i].payload, recs[i].payload_len);
+      h->payload = (const uint8_t *)bp;
+      h->payload_len = recs[i].payload_len;
+      bp += recs[i].payload_len;
+    }
+    if ((with & VS_GET_VECTOR) && c->dim) {
+      const float *x;
+      rc = vs__vector_get(txn, c, top[i].pid, &x, err);
+      if (rc)
+        goto out;
+      memcpy(fp, x, (size_t)c->dim * sizeof(float));
+      h->vector = fp;
+      h->dim = c->dim;
+      fp += c->dim;
+    }
+  }
+out:
+  vs__free(recs);
   return rc;
 }

@@ -91,7 +91,17 @@
 #define VS__POINT_RECORD_VERSION 1u
 #define VS__COLLECTION_RECORD_VERSION 1u
 
-enum { VS__DBI_IDS, VS__DBI_PTS, VS__DBI_VEC, VS__DBI_LOG, VS__DBI_COUNT };
+/* A collection's tables; the last two exist only when it has text fields. */
+enum {
+  VS__DBI_IDS,
+  VS__DBI_PTS,
+  VS__DBI_VEC,
+  VS__DBI_LOG,
+  VS__DBI_TXT,
+  VS__DBI_TDF,
+  VS__DBI_COUNT
+};
+#define VS__DBI_PLAIN 4 /* tables every collection has */
 
 enum { VS__ID_KIND_INT = 1, VS__ID_KIND_STR = 2 };
 #define VS__ID_KEY_MAX (1 + VS_ID_MAX)
@@ -106,6 +116,11 @@ typedef struct vs__coll {
   uint32_t dim;
   vs_metric metric;
   MDB_dbi dbi[VS__DBI_COUNT];
+  /* Text indexing (text fields, analyzer language, BM25 parameters). */
+  uint32_t n_text;
+  char text_fields[VS_TEXT_FIELDS_MAX][VS_FIELD_NAME_MAX + 1];
+  char language[VS_LANGUAGE_MAX + 1];
+  double k1, b;
   _Atomic int dead;      /* its handles may be closed (a failed drop): never use it */
   struct vs__coll *next; /* all entries ever made, for freeing at close */
 } vs__coll;
@@ -133,6 +148,8 @@ struct vs_db {
   pthread_mutex_t vindex_lock;
   struct vs__pindex *pindex; /* payload indexes, made at the first filter (pindex.c) */
   pthread_mutex_t pindex_lock;
+  struct vs__analyzer_pool *analyzers; /* idle analyzers by language (tindex.c) */
+  pthread_mutex_t analyzers_lock;
 };
 
 /* Memory (engine/alloc.c). */

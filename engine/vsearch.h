@@ -484,6 +484,71 @@ int vs_collection_rebuild(vs_db *db, const char *name, const char *index, int th
                           vs_error *err);
 
 /* ---------------------------------------------------------------------------
+ * Text search (BM25)
+ *
+ * A collection created with text_fields indexes those payload fields (a
+ * string, or an array of strings: its elements are one text) in an
+ * inverted index kept in LMDB and written in the same transaction as the
+ * point: an acknowledged upsert is searchable at once, a delete or
+ * replacement is reflected at once, and nothing is rebuilt at open.  The
+ * analyzer (text/analyzer.h) follows the collection's language.  A text
+ * field value must be valid UTF-8 (the payload check already demands it).
+ *
+ * Scoring is Lucene's BM25: for each query term t (a term repeated in the
+ * query counts as often as it occurs) and each text field f,
+ *   w_f * idf(t,f) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+ * with idf(t,f) = ln(1 + (N - df + 0.5) / (df + 0.5)), where N is the number
+ * of live points with at least one term in field f, df the number of them
+ * holding t there, dl the point's number of terms in f and avgdl their mean.
+ * These statistics are exact at every moment: deletes remove postings.
+ * A point's score is the sum over terms and fields; points with no query
+ * term are not returned.  Results are ordered by score, ties by the older
+ * point version first.  Top-k uses block-max WAND and returns exactly what
+ * scoring every posting would.
+ * ------------------------------------------------------------------------- */
+
+/* A field weight for text search: `field` must be one of the collection's
+ * text fields; weight must be finite and >= 0 (0 ignores the field). */
+typedef struct vs_field_weight {
+  const char *field;
+  float weight;
+} vs_field_weight;
+
+#define VS_QUERY_TEXT_MAX (64u << 10) /* bytes of a text query */
+
+typedef struct vs_text_params {
+  const char *text; /* the query, `len` bytes of UTF-8 */
+  size_t len;
+  size_t k;                       /* 1..VS_K_MAX */
+  unsigned with;                  /* VS_GET_VECTOR | VS_GET_PAYLOAD */
+  const vs_filter *filter;        /* NULL, or only points passing it */
+  const vs_field_weight *weights; /* NULL: every text field weighs 1 */
+  size_t n_weights;               /* fields not named weigh 1 */
+} vs_text_params;
+
+/* Search collection `name` by BM25 over its text fields.
+ *
+ * On success *hits holds *n (<= k) hits, best first, in one allocation
+ * released with vs_free() (NULL when *n is 0); score is the BM25 score.
+ * `info` (may be NULL): plan "bm25" (block-max WAND over the postings),
+ * "bm25-filtered" (the same, skipping points the filter rejects),
+ * "filtered-scan" (a filter passing few points: only those are scored) or
+ * "empty" (no query term left after analysis, or no text fields);
+ * candidates = points fully scored.  A query whose every term is a stopword
+ * returns no hits.  Returns VS_OK; VS_EINVAL (k = 0, invalid UTF-8, a weight
+ * naming no text field or not finite and >= 0); VS_ETOOLARGE (k over
+ * VS_K_MAX, text over VS_QUERY_TEXT_MAX); VS_ENOTFOUND; VS_ENOMEM.
+ * Thread-safe. */
+int vs_text_search(vs_db *db, const char *name, const vs_text_params *p, vs_hit **hits, size_t *n,
+                   vs_search_info *info, vs_error *err);
+
+/* Count the live points holding at least one of the query's terms (after
+ * analysis) in a text field and passing p->filter; p->k and p->with are
+ * ignored.  Returns as vs_text_search.  Thread-safe. */
+int vs_text_count(vs_db *db, const char *name, const vs_text_params *p, uint64_t *out,
+                  vs_error *err);
+
+/* ---------------------------------------------------------------------------
  * Change log
  *
  * Every write appends entries to the collection's change log, in commit
