@@ -24,6 +24,7 @@
 #include "engine/pindex.h"
 #include "engine/query.h"
 #include "engine/storage.h"
+#include "engine/tindex.h"
 #include "engine/vindex.h"
 #include "index/distance.h"
 
@@ -605,13 +606,19 @@ int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **h
 
 int vs_collection_rebuild(vs_db *db, const char *name, const char *index, int threads,
                           vs_error *err) {
+  uint32_t dim;
+  int rc;
+
   if (db == NULL)
     return vs__err(err, VS_EINVAL, "database handle is NULL");
   if (db->flags & VS_OPEN_READONLY)
     return vs__err(err, VS_EACCES, "the database is open read-only");
   if (threads < 0)
     return vs__err(err, VS_EINVAL, "threads must not be negative");
-  return vs__vindex_rebuild(db, name, index, threads, err);
+  /* The text index first: one write transaction merging its runs. */
+  if ((rc = vs__tindex_compact(db, name, index, &dim, err)))
+    return rc;
+  return dim ? vs__vindex_rebuild(db, name, index, threads, err) : VS_OK;
 }
 
 /* ---- the public face of filters (engine/filter.c holds the work) ---------------------- */

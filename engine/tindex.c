@@ -881,11 +881,20 @@ int vs__tbatch_commit(vs__tbatch *b, vs_error *err) {
 
 /* ---- compaction (vs_collection_rebuild) ------------------------------------------------- */
 
+typedef struct compact_ctx {
+  const char *spec;
+  uint32_t dim;
+} compact_ctx;
+
 static int compact_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  compact_ctx *cc = ctx;
   vs__tbatch *b;
   int rc;
 
-  (void)ctx;
+  cc->dim = c->dim;
+  if (c->dim == 0 && cc->spec && cc->spec[0])
+    return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it takes no index spec",
+                   c->name);
   if ((rc = vs__tbatch_begin(db, txn, c, &b, err)) || b == NULL)
     return rc;
   if (b->man.n > 1 || (b->man.n == 1 && b->man.runs[0].deleted))
@@ -896,8 +905,13 @@ static int compact_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, v
   return rc;
 }
 
-int vs__tindex_compact(vs_db *db, const char *name, vs_error *err) {
-  return vs__coll_write(db, name, compact_step, NULL, err);
+int vs__tindex_compact(vs_db *db, const char *name, const char *spec, uint32_t *dim,
+                       vs_error *err) {
+  compact_ctx cc = {spec, 0};
+  int rc = vs__coll_write(db, name, compact_step, &cc, err);
+
+  *dim = cc.dim;
+  return rc;
 }
 
 /* ---- search ------------------------------------------------------------------------------ */

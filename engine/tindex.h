@@ -27,8 +27,11 @@ int vs__tbatch_commit(vs__tbatch *b, vs_error *err);
 void vs__tbatch_free(vs__tbatch *b);
 
 /* Merge every run of collection `name` into one, dropping deleted points
- * (part of vs_collection_rebuild).  VS_OK also when it has no text fields. */
-int vs__tindex_compact(vs_db *db, const char *name, vs_error *err);
+ * (part of vs_collection_rebuild); *dim receives the collection's dim.
+ * VS_OK also when it has no text fields; VS_EINVAL when it is text-only
+ * and `spec` names a vector index. */
+int vs__tindex_compact(vs_db *db, const char *name, const char *spec, uint32_t *dim,
+                       vs_error *err);
 
 /* Free the idle analyzers.  Called by vs_db_close. */
 void vs__tindex_close(vs_db *db);

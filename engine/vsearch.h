@@ -471,9 +471,12 @@ typedef struct vs_search_info {
 int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **hits, size_t *n,
               vs_search_info *info, vs_error *err);
 
-/* Rebuild the vector index of collection `name` from LMDB: one segment over
- * every live point, IVF/PQ trained on the stored vectors, deleted points
- * dropped; `index` (NULL = keep the current spec) may change the spec.  The
+/* Rebuild the derived indexes of collection `name` from LMDB.  The text
+ * index (when it has text fields) is merged into one run without deleted
+ * points, in one write transaction.  The vector index becomes one segment
+ * over every live point, IVF/PQ trained on the stored vectors, deleted
+ * points dropped; `index` (NULL = keep the current spec; must be NULL or ""
+ * for a text-only collection) may change the spec.  The
  * new segment is switched in atomically; searches running meanwhile use the
  * old ones.  Safe while other processes have the database open: they load
  * the new segment at their next search.  `threads` bounds OpenMP (0 = all

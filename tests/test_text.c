@@ -114,6 +114,7 @@ static void upsert_docs(vs_db *db, model *m, const int *ids, size_t n) {
 
 static int plans_seen[3];        /* other, bm25-filtered, filtered-scan */
 static uint64_t scored, matched; /* documents scored by the engine, and holding a term */
+static uint32_t last_runs;       /* runs (info.segments) the last query searched */
 
 typedef struct qword {
   int w, n;
@@ -232,6 +233,7 @@ static void check_query(vs_db *db, const model *m, uint64_t *rs, int vocab, size
   if (want_plan && n)
     assert_string_equal(info.plan, want_plan);
   scored += info.candidates;
+  last_runs = info.segments;
   matched += nwant;
   plans_seen[strcmp(info.plan, "bm25-filtered") == 0   ? 1
              : strcmp(info.plan, "filtered-scan") == 0 ? 2
@@ -345,6 +347,13 @@ static void test_oracle(void **state) {
   vs_db_close(fx->db);
   fx->db = tu_open(fx->dir, 0);
   check_many(fx->db, &m, &rs, vocab, 30);
+
+  /* Compaction: one run, the deleted points gone, the same answers. */
+  TU_EXPECT(vs_collection_rebuild(fx->db, "t", "HNSW32", 0, &err), VS_EINVAL, &err);
+  assert_true(last_runs > 1);
+  TU_EXPECT(vs_collection_rebuild(fx->db, "t", NULL, 0, &err), VS_OK, &err);
+  check_many(fx->db, &m, &rs, vocab, 30);
+  assert_int_equal(last_runs, 1);
 }
 
 /* Filters: the payload index's set inside the walk, and the scan of few
