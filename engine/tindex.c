@@ -5,9 +5,9 @@
  * LAYOUT.  Two tables per collection with text fields:
  *   c<cid>.txt  the runs of posting lists (text/postings.h).
  *   c<cid>.tdf  statistics, native byte order:
- *     key 0xfe         the run list: u32 version (1), u32 next run id,
- *                      u32 run count, u32 0, then per run, in ascending pid
- *                      order: u32 id, u32 0, u64 min pid, u64 max pid,
+ *     key 0xfe         the run list: u32 version (1), u32 run count, u64
+ *                      the next run id, then per run, in ascending pid
+ *                      order: u64 id, u64 min pid, u64 max pid,
  *                      u64 docs (points with a term in it), u64 deleted
  *                      (of those, how many are no longer live).
  *     key 0xff, u8 f   field f: u64 live points with a term in f, u64 the
@@ -108,12 +108,12 @@ void vs__tindex_close(vs_db *db) {
 /* ---- statistics records ---------------------------------------------------------------- */
 
 typedef struct trun {
-  uint32_t id, pad;
+  uint64_t id;
   uint64_t min_pid, max_pid, docs, deleted;
 } trun;
 
 typedef struct tman {
-  uint32_t next_run;
+  uint64_t next_run;
   uint32_t n;
   trun *runs;
 } tman;
@@ -141,8 +141,8 @@ static int man_get(MDB_txn *txn, MDB_dbi dbi, tman *m, vs_error *err) {
   if (v.mv_size < 16)
     goto corrupt;
   memcpy(&ver, p, 4);
-  memcpy(&m->next_run, p + 4, 4);
-  memcpy(&m->n, p + 8, 4);
+  memcpy(&m->n, p + 4, 4);
+  memcpy(&m->next_run, p + 8, 8);
   if (ver != 1 || m->n > RUNS_MAX || v.mv_size != 16 + (size_t)m->n * sizeof(trun))
     goto corrupt;
   if (m->n) {
@@ -163,12 +163,13 @@ corrupt:
 
 static int man_put(MDB_txn *txn, MDB_dbi dbi, const tman *m, vs_error *err) {
   MDB_val k = {1, (void *)MAN_KEY}, v = {16 + (size_t)m->n * sizeof(trun), NULL};
-  uint32_t head[4] = {1, m->next_run, m->n, 0};
+  uint32_t head[2] = {1, m->n};
   int mrc;
 
   if ((mrc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE)))
     return vs__mdb_err(err, mrc, "write the text index's run list");
-  memcpy(v.mv_data, head, 16);
+  memcpy(v.mv_data, head, 8);
+  memcpy((uint8_t *)v.mv_data + 8, &m->next_run, 8);
   if (m->n)
     memcpy((uint8_t *)v.mv_data + 16, m->runs, m->n * sizeof(trun));
   return VS_OK;
@@ -757,7 +758,7 @@ static int merge_runs(vs__tbatch *b, uint32_t i, uint32_t j, vs_error *err) {
     goto out;
   for (uint32_t r = 0; r < m && mrc == 0; r++)
     mrc = vs__tp_iter_open(&it[r], b->txn, b->txt, b->man.runs[i + r].id);
-  merged = (trun){b->man.next_run++, 0, b->man.runs[i].min_pid, b->man.runs[j].max_pid, docs, 0};
+  merged = (trun){b->man.next_run++, b->man.runs[i].min_pid, b->man.runs[j].max_pid, docs, 0};
   vs__tp_writer_begin(&w, b->txn, b->txt, merged.id);
   while (mrc == 0 && rc == VS_OK) {
     vs__tp_iter *least = NULL;

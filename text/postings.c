@@ -11,13 +11,9 @@
 #define BLOCK_HEAD 24
 #define HEAD_SIZE 16
 #define POSTING_MAX 15 /* three varints of at most 5 bytes */
+#define RUN_BYTES 8
 
 /* ---- keys and varints --------------------------------------------------------------- */
-
-static void put_be32(uint8_t *p, uint32_t v) {
-  for (int i = 3; i >= 0; i--, v >>= 8)
-    p[i] = (uint8_t)v;
-}
 
 static void put_be64(uint8_t *p, uint64_t v) {
   for (int i = 7; i >= 0; i--, v >>= 8)
@@ -32,11 +28,11 @@ static uint64_t get_be64(const uint8_t *p) {
 }
 
 /* [run][field][term]: a term header's key; returns its length. */
-static size_t head_key(uint8_t *k, uint32_t run, unsigned field, const char *term, size_t len) {
-  put_be32(k, run);
-  k[4] = (uint8_t)field;
-  memcpy(k + 5, term, len);
-  return 5 + len;
+static size_t head_key(uint8_t *k, uint64_t run, unsigned field, const char *term, size_t len) {
+  put_be64(k, run);
+  k[RUN_BYTES] = (uint8_t)field;
+  memcpy(k + RUN_BYTES + 1, term, len);
+  return RUN_BYTES + 1 + len;
 }
 
 static uint8_t *varint_put(uint8_t *p, uint32_t v) {
@@ -65,7 +61,7 @@ static const uint8_t *varint_get(const uint8_t *p, const uint8_t *end, uint32_t 
 
 /* ---- writer ----------------------------------------------------------------------------- */
 
-void vs__tp_writer_begin(vs__tp_writer *w, MDB_txn *txn, MDB_dbi dbi, uint32_t run) {
+void vs__tp_writer_begin(vs__tp_writer *w, MDB_txn *txn, MDB_dbi dbi, uint64_t run) {
   w->txn = txn;
   w->dbi = dbi;
   w->run = run;
@@ -137,7 +133,8 @@ static void block_load(vs__pcur *c, const MDB_val *k, const MDB_val *v) {
   const uint8_t *kp = k->mv_data, *vp = v->mv_data;
   uint16_t n;
 
-  c->decoded = 0;
+  c->ndec = 0;
+  c->doc_here = 0;
   if (k->mv_size != c->plen + 8 || memcmp(kp, c->prefix, c->plen) != 0) {
     c->in_block = 0; /* the next key belongs to another term */
     c->blk_last = VS__DOC_END;
@@ -154,7 +151,7 @@ static void block_load(vs__pcur *c, const MDB_val *k, const MDB_val *v) {
   if (n == 0 || n > VS__BLOCK_DOCS || c->blk_last < c->blk_first || c->blk_last == VS__DOC_END)
     goto corrupt;
   c->blk_n = n;
-  c->blk_data = vp + BLOCK_HEAD;
+  c->blk_data = c->dp = vp + BLOCK_HEAD;
   c->blk_end = vp + v->mv_size;
   return;
 corrupt:
@@ -172,38 +169,42 @@ static void block_at(vs__pcur *c, int mrc, MDB_val *k, MDB_val *v) {
   if (mrc != MDB_NOTFOUND)
     c->err = mrc;
   c->in_block = 0;
-  c->decoded = 0;
+  c->doc_here = 0;
   c->blk_last = VS__DOC_END;
 }
 
-static int decode(vs__pcur *c) {
-  const uint8_t *p = c->blk_data, *end = c->blk_end;
-  uint64_t pid = c->blk_first;
+static void end(vs__pcur *c) {
+  c->doc = VS__DOC_END;
+  c->in_block = 0;
+  c->doc_here = 0;
+  c->blk_last = VS__DOC_END;
+}
 
-  for (uint32_t i = 0; i < c->blk_n; i++) {
-    uint32_t v, tf = 1, dl;
+/* Decode the current block's next posting; -1 (and the cursor ends) when
+ * the block is malformed. */
+static int decode_one(vs__pcur *c) {
+  uint32_t i = c->ndec, v, tf = 1, dl;
+  const uint8_t *p = c->dp, *stop = c->blk_end;
+  uint64_t pid = i ? c->pids[i - 1] : c->blk_first;
 
-    if ((p = varint_get(p, end, &v)) == NULL)
-      goto corrupt;
-    if ((i == 0) != (v >> 1 == 0))
-      goto corrupt; /* the first gap is 0, every other one positive */
-    pid += v >> 1;
-    if (!(v & 1) && ((p = varint_get(p, end, &tf)) == NULL || tf < 2))
-      goto corrupt;
-    if ((p = varint_get(p, end, &dl)) == NULL)
-      goto corrupt;
-    c->pids[i] = pid;
-    c->tfs[i] = tf;
-    c->dls[i] = dl;
-  }
-  if (p != end || pid != c->blk_last)
+  if ((p = varint_get(p, stop, &v)) == NULL || (i == 0) != (v >> 1 == 0))
+    goto corrupt; /* the first gap is 0, every other one positive */
+  pid += v >> 1;
+  if (!(v & 1) && ((p = varint_get(p, stop, &tf)) == NULL || tf < 2))
     goto corrupt;
-  c->decoded = 1;
+  if ((p = varint_get(p, stop, &dl)) == NULL)
+    goto corrupt;
+  if (i + 1 == c->blk_n ? p != stop || pid != c->blk_last : pid >= c->blk_last)
+    goto corrupt;
+  c->pids[i] = pid;
+  c->tfs[i] = tf;
+  c->dls[i] = dl;
+  c->dp = p;
+  c->ndec = i + 1;
   return 0;
 corrupt:
   c->err = VS__TP_CORRUPT;
-  c->in_block = 0;
-  c->blk_last = VS__DOC_END;
+  end(c);
   return -1;
 }
 
@@ -212,15 +213,10 @@ static void set_doc(vs__pcur *c, uint32_t i) {
   c->doc = c->pids[i];
   c->tf = c->tfs[i];
   c->dl = c->dls[i];
+  c->doc_here = 1;
 }
 
-static void end(vs__pcur *c) {
-  c->doc = VS__DOC_END;
-  c->in_block = 0;
-  c->blk_last = VS__DOC_END;
-}
-
-int vs__tp_head_get(MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned field, const char *term,
+int vs__tp_head_get(MDB_txn *txn, MDB_dbi dbi, uint64_t run, unsigned field, const char *term,
                     size_t len, vs__term_head *out) {
   uint8_t key[VS__TP_KEY_MAX];
   MDB_val k = {head_key(key, run, field, term, len), key}, v;
@@ -234,7 +230,7 @@ int vs__tp_head_get(MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned field, con
   return out->df ? 0 : VS__TP_CORRUPT;
 }
 
-int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned field,
+int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint64_t run, unsigned field,
                   const char *term, size_t len) {
   MDB_val k, v;
   int mrc;
@@ -243,7 +239,7 @@ int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned
   c->err = 0;
   c->doc = VS__DOC_END;
   c->in_block = 0;
-  c->decoded = 0;
+  c->doc_here = 0;
   if (len == 0 || len > VS__TERM_MAX)
     return MDB_NOTFOUND;
   if ((mrc = vs__tp_head_get(txn, dbi, run, field, term, len, &c->head)))
@@ -257,7 +253,7 @@ int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned
   k.mv_data = c->prefix;
   mrc = mdb_cursor_get(c->mc, &k, &v, MDB_SET_RANGE);
   block_at(c, mrc, &k, &v);
-  if (!c->in_block || decode(c)) {
+  if (!c->in_block || decode_one(c)) {
     mrc = c->err ? c->err : VS__TP_CORRUPT; /* a header promises postings */
     vs__pcur_close(c);
     return mrc;
@@ -317,16 +313,19 @@ void vs__pcur_advance(vs__pcur *c, uint64_t target) {
     end(c);
     return;
   }
-  if (!c->decoded) {
-    if (decode(c)) {
-      end(c);
-      return;
-    }
-    lo = 0;
-  } else {
-    lo = c->i;
+  /* The block holds a pid >= target: decode up to it, or search what is
+   * decoded already. */
+  lo = c->doc_here ? c->i + 1 : 0;
+  if (c->ndec == 0 || c->pids[c->ndec - 1] < target) {
+    lo = c->ndec;
+    do {
+      if (decode_one(c))
+        return;
+    } while (c->pids[c->ndec - 1] < target);
+    set_doc(c, c->ndec - 1);
+    return;
   }
-  hi = c->blk_n - 1; /* pids[hi] = blk_last >= target */
+  hi = c->ndec - 1;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
     if (c->pids[mid] < target)
@@ -343,17 +342,19 @@ void vs__pcur_next(vs__pcur *c) {
 
   if (c->doc == VS__DOC_END)
     return;
-  if (c->decoded && c->i + 1 < c->blk_n) {
-    set_doc(c, c->i + 1);
+  if (!c->doc_here) { /* shallow() moved ahead of doc */
+    vs__pcur_advance(c, c->doc + 1);
     return;
   }
-  if (!c->decoded) { /* shallow() moved ahead of doc */
-    vs__pcur_advance(c, c->doc + 1);
+  if (c->i + 1 < c->blk_n) {
+    if (c->ndec == c->i + 1 && decode_one(c))
+      return;
+    set_doc(c, c->i + 1);
     return;
   }
   mrc = mdb_cursor_get(c->mc, &k, &v, MDB_NEXT);
   block_at(c, mrc, &k, &v);
-  if (!c->in_block || decode(c)) {
+  if (!c->in_block || decode_one(c)) {
     end(c);
     return;
   }
@@ -365,7 +366,7 @@ void vs__pcur_next(vs__pcur *c) {
 /* Parse the key under the iterator as a term header of its run. */
 static int iter_parse(vs__tp_iter *it, int mrc, const MDB_val *k, const MDB_val *v) {
   const uint8_t *kp = k->mv_data;
-  uint8_t run[4];
+  uint8_t run[RUN_BYTES];
 
   if (mrc == MDB_NOTFOUND) {
     it->done = 1;
@@ -373,24 +374,24 @@ static int iter_parse(vs__tp_iter *it, int mrc, const MDB_val *k, const MDB_val 
   }
   if (mrc)
     return mrc;
-  put_be32(run, it->run);
-  if (k->mv_size < 4 || memcmp(kp, run, 4) != 0) {
+  put_be64(run, it->run);
+  if (k->mv_size < RUN_BYTES || memcmp(kp, run, RUN_BYTES) != 0) {
     it->done = 1;
     return 0;
   }
-  if (k->mv_size < 6 || k->mv_size > 5 + VS__TERM_MAX || memchr(kp + 5, 0, k->mv_size - 5) ||
-      v->mv_size != HEAD_SIZE)
+  if (k->mv_size < RUN_BYTES + 2 || k->mv_size > RUN_BYTES + 1 + VS__TERM_MAX ||
+      memchr(kp + RUN_BYTES + 1, 0, k->mv_size - RUN_BYTES - 1) || v->mv_size != HEAD_SIZE)
     return VS__TP_CORRUPT;
-  it->field = kp[4];
-  it->len = k->mv_size - 5;
-  memcpy(it->term, kp + 5, it->len);
+  it->field = kp[RUN_BYTES];
+  it->len = k->mv_size - RUN_BYTES - 1;
+  memcpy(it->term, kp + RUN_BYTES + 1, it->len);
   memcpy(&it->head, v->mv_data, HEAD_SIZE);
   return 0;
 }
 
-int vs__tp_iter_open(vs__tp_iter *it, MDB_txn *txn, MDB_dbi dbi, uint32_t run) {
-  uint8_t key[4];
-  MDB_val k = {4, key}, v;
+int vs__tp_iter_open(vs__tp_iter *it, MDB_txn *txn, MDB_dbi dbi, uint64_t run) {
+  uint8_t key[RUN_BYTES];
+  MDB_val k = {RUN_BYTES, key}, v;
   int mrc;
 
   it->run = run;
@@ -399,7 +400,7 @@ int vs__tp_iter_open(vs__tp_iter *it, MDB_txn *txn, MDB_dbi dbi, uint32_t run) {
     it->mc = NULL;
     return mrc;
   }
-  put_be32(key, run);
+  put_be64(key, run);
   mrc = mdb_cursor_get(it->mc, &k, &v, MDB_SET_RANGE);
   return iter_parse(it, mrc, &k, &v);
 }
@@ -427,8 +428,9 @@ int vs__tp_iter_take(vs__tp_iter *it, vs__posting **buf, size_t *n, size_t *cap)
       block_load(&c, &k, &v);
     if (mrc || !c.in_block)
       break;
-    if (decode(&c))
-      return VS__TP_CORRUPT;
+    while (c.ndec < c.blk_n)
+      if (decode_one(&c))
+        return VS__TP_CORRUPT;
     if (*n + c.blk_n > *cap) {
       size_t ncap = *cap ? *cap * 2 : 1024;
       vs__posting *nb;
@@ -455,18 +457,18 @@ int vs__tp_iter_take(vs__tp_iter *it, vs__posting **buf, size_t *n, size_t *cap)
   return iter_parse(it, mrc, &k, &v);
 }
 
-int vs__tp_run_drop(MDB_txn *txn, MDB_dbi dbi, uint32_t run) {
+int vs__tp_run_drop(MDB_txn *txn, MDB_dbi dbi, uint64_t run) {
   MDB_cursor *mc;
-  uint8_t key[4];
-  MDB_val k = {4, key}, v;
+  uint8_t key[RUN_BYTES];
+  MDB_val k = {RUN_BYTES, key}, v;
   int mrc;
 
   if ((mrc = mdb_cursor_open(txn, dbi, &mc)))
     return mrc;
-  put_be32(key, run);
+  put_be64(key, run);
   for (mrc = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE); mrc == 0;
        mrc = mdb_cursor_get(mc, &k, &v, MDB_GET_CURRENT)) {
-    if (k.mv_size < 4 || memcmp(k.mv_data, key, 4) != 0)
+    if (k.mv_size < RUN_BYTES || memcmp(k.mv_data, key, RUN_BYTES) != 0)
       break;
     if ((mrc = mdb_cursor_del(mc, 0)))
       break;

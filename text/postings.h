@@ -9,8 +9,8 @@
  * keys sort after every existing key (MDB_APPEND: a run is written
  * sequentially, never into the middle of the tree):
  *
- *   term header  [u32 BE run][u8 field][term bytes]                -> struct below
- *   block        [u32 BE run][u8 field][term bytes][0x00][u64 BE first pid] -> block
+ *   term header  [u64 BE run][u8 field][term bytes]                -> struct below
+ *   block        [u64 BE run][u8 field][term bytes][0x00][u64 BE first pid] -> block
  *
  * Terms are the analyzer's output: 1..VS__TERM_MAX bytes of UTF-8 letters
  * and digits, never a 0x00 byte, so a term's header sorts right before its
@@ -41,7 +41,7 @@
 #include "text/analyzer.h"
 
 #define VS__BLOCK_DOCS 128
-#define VS__TP_KEY_MAX (4 + 1 + VS__TERM_MAX + 1 + 8)
+#define VS__TP_KEY_MAX (8 + 1 + VS__TERM_MAX + 1 + 8)
 #define VS__TP_CORRUPT (-1) /* not an LMDB code: LMDB's are below -30000 or errno values */
 #define VS__DOC_END UINT64_MAX
 
@@ -60,13 +60,13 @@ typedef struct vs__term_head {
 typedef struct vs__tp_writer {
   MDB_txn *txn;
   MDB_dbi dbi;
-  uint32_t run;
+  uint64_t run;
   uint8_t last_key[VS__TP_KEY_MAX];
   size_t last_len;
   uint64_t bytes; /* keys and values written */
 } vs__tp_writer;
 
-void vs__tp_writer_begin(vs__tp_writer *w, MDB_txn *txn, MDB_dbi dbi, uint32_t run);
+void vs__tp_writer_begin(vs__tp_writer *w, MDB_txn *txn, MDB_dbi dbi, uint64_t run);
 /* Add one term's postings (pids strictly ascending, tf >= 1).  Terms must
  * come in ascending (field, term bytes) order, and the run id must be above
  * every run already in the table.  Returns 0 or an LMDB error code. */
@@ -90,8 +90,12 @@ typedef struct vs__pcur {
   uint64_t blk_first, blk_last;
   uint32_t blk_n, blk_max_tf, blk_min_dl;
   const uint8_t *blk_data, *blk_end;
-  int decoded; /* the arrays below hold the current block */
-  uint32_t i;  /* index of `doc` in them */
+  /* The current block is decoded lazily: pids/tfs/dls[0..ndec) hold its
+   * first ndec postings, dp is where the next one starts. */
+  uint32_t ndec;
+  const uint8_t *dp;
+  int doc_here; /* doc is entry i of the current block */
+  uint32_t i;
   uint64_t doc;
   uint32_t tf, dl;
   uint64_t pids[VS__BLOCK_DOCS];
@@ -101,7 +105,7 @@ typedef struct vs__pcur {
 /* Open a cursor on term `term` of `field` in run `run`, on its first posting.
  * Returns 0, MDB_NOTFOUND (the run does not hold the term; the cursor is
  * then closed), VS__TP_CORRUPT, or an LMDB error. */
-int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned field,
+int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint64_t run, unsigned field,
                   const char *term, size_t len);
 void vs__pcur_close(vs__pcur *c);
 
@@ -115,7 +119,7 @@ void vs__pcur_advance(vs__pcur *c, uint64_t target);
 uint64_t vs__pcur_shallow(vs__pcur *c, uint64_t target);
 
 /* Read a term header: 0, MDB_NOTFOUND, VS__TP_CORRUPT or an LMDB error. */
-int vs__tp_head_get(MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned field, const char *term,
+int vs__tp_head_get(MDB_txn *txn, MDB_dbi dbi, uint64_t run, unsigned field, const char *term,
                     size_t len, vs__term_head *out);
 
 /* An iterator over the terms of one run, in key order, for merges.
@@ -123,7 +127,7 @@ int vs__tp_head_get(MDB_txn *txn, MDB_dbi dbi, uint32_t run, unsigned field, con
  * current one.  Opened on the run's first term. */
 typedef struct vs__tp_iter {
   MDB_cursor *mc;
-  uint32_t run;
+  uint64_t run;
   int done;
   unsigned field;
   char term[VS__TERM_MAX];
@@ -132,7 +136,7 @@ typedef struct vs__tp_iter {
 } vs__tp_iter;
 
 /* Returns 0, VS__TP_CORRUPT or an LMDB error. */
-int vs__tp_iter_open(vs__tp_iter *it, MDB_txn *txn, MDB_dbi dbi, uint32_t run);
+int vs__tp_iter_open(vs__tp_iter *it, MDB_txn *txn, MDB_dbi dbi, uint64_t run);
 /* Append the current term's postings to (*buf, *n) (grown with realloc as
  * needed, *cap its capacity; free it after) and move to the next term.
  * Returns 0, VS__TP_CORRUPT, an LMDB error or ENOMEM. */
@@ -140,6 +144,6 @@ int vs__tp_iter_take(vs__tp_iter *it, vs__posting **buf, size_t *n, size_t *cap)
 void vs__tp_iter_close(vs__tp_iter *it);
 
 /* Delete every key of run `run`.  Returns 0 or an LMDB error. */
-int vs__tp_run_drop(MDB_txn *txn, MDB_dbi dbi, uint32_t run);
+int vs__tp_run_drop(MDB_txn *txn, MDB_dbi dbi, uint64_t run);
 
 #endif /* VS_TEXT_POSTINGS_H */
