@@ -1,8 +1,8 @@
 /*
  * test_cli.c: the `vsearch` command line as a user runs it: the demo that
  * `make run` shows, create/stats/drop, import of vector files and JSON lines
- * the tests write themselves, build and query (checked against a scan), and
- * errors with a non-zero status.
+ * the tests write themselves, build and query (checked against a scan), text
+ * queries on a text-only collection, and errors with a non-zero status.
  * The binary comes from $VSEARCH_BIN (set by ctest).
  */
 #include "tests/testutil.h"
@@ -598,6 +598,223 @@ static void test_query_payload(void **state) {
   free(dir);
 }
 
+/* ---- text queries ------------------------------------------------------------ */
+
+/* Query line q's hit ids, best first, separated by spaces, a string id in
+ * quotes ("\"c\" 5 1"), after checking that the line is query q and that
+ * its scores are positive and never increase. */
+static const char *text_ids(const json_t *lines, size_t q) {
+  static char buf[512];
+  const json_t *line = json_array_get(lines, q);
+  const json_t *hits = json_object_get(line, "hits");
+  double prev = INFINITY;
+
+  assert_int_equal(json_integer_value(json_object_get(line, "query")), q);
+  assert_true(json_is_array(hits));
+  buf[0] = '\0';
+  for (size_t h = 0; h < json_array_size(hits); h++) {
+    const json_t *hit = json_array_get(hits, h), *id = json_object_get(hit, "id");
+    double s = json_number_value(json_object_get(hit, "score"));
+    size_t used = strlen(buf);
+
+    assert_true(s > 0 && s <= prev);
+    prev = s;
+    if (json_is_integer(id)) {
+      snprintf(buf + used, sizeof(buf) - used, "%s%lld", h ? " " : "",
+               (long long)json_integer_value(id));
+    } else {
+      assert_true(json_is_string(id));
+      snprintf(buf + used, sizeof(buf) - used, "%s\"%s\"", h ? " " : "", json_string_value(id));
+    }
+  }
+  return buf;
+}
+
+/* A text-only collection (dim 0) imported from JSON lines without vectors,
+ * then --text, --text-file, --filter, --weights and their errors. */
+static void test_query_text(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  char p[4200], qt[4200];
+  json_t *lines;
+  FILE *f;
+
+  (void)state;
+  snprintf(p, sizeof(p), "%s/docs.jsonl", dir);
+  snprintf(qt, sizeof(qt), "%s/queries.txt", dir);
+  write_text(p, "{\"id\": 1, \"payload\": {\"title\": \"The quick brown fox\", "
+                "\"body\": \"jumps over the lazy dog\", \"year\": 2020}}\n"
+                "{\"id\": 2, \"payload\": {\"title\": \"Lazy dogs sleep\", "
+                "\"body\": \"all day long in the sun\", \"year\": 2021}}\n"
+                "{\"id\": \"c\", \"payload\": {\"title\": \"Foxes and hounds\", "
+                "\"body\": \"a fox runs from the hounds; the fox is quick\", \"year\": 2022}}\n"
+                "{\"id\": 4, \"payload\": {\"title\": \"Cooking pasta\", "
+                "\"body\": \"boil water, add salt\", \"year\": 2023}}\n"
+                "{\"id\": 5, \"payload\": {\"title\": \"Garden notes\", "
+                "\"body\": \"a fox visited the garden; the fox ate the fox food\", "
+                "\"year\": 2024}}\n"
+                "{\"id\": 6, \"payload\": {\"title\": \"mustard\", \"body\": \"pepper\"}}\n"
+                "{\"id\": 7, \"payload\": {\"title\": \"pepper\", \"body\": \"mustard\"}}\n");
+  assert_int_equal(run(out, sizeof(out),
+                       "%s create %s/db docs --dim 0 --text-fields title,body --language english",
+                       bin(), dir),
+                   0);
+  assert_int_equal(run(out, sizeof(out), "%s import %s/db docs %s --format jsonl", bin(), dir, p),
+                   0);
+  assert_non_null(strstr(out, "imported 7 points into docs"));
+
+  /* "quick fox": "c" holds fox three times (Foxes stems to fox) and quick
+   * once; 1 holds each once in a longer title; nothing else holds both. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text 'quick fox'", bin(), dir), 0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 1);
+  assert_string_equal(text_ids(lines, 0), "\"c\" 1 5");
+  assert_string_equal(plan(lines, 0), "bm25");
+  json_decref(lines);
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text 'quick fox' --k 1", bin(), dir), 0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "\"c\"");
+  json_decref(lines);
+  /* Payloads come with the hits when asked. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text pasta --with-payload", bin(), dir),
+      0);
+  assert_non_null(strstr(out, "\"payload\": {\"title\": \"Cooking pasta\""));
+  /* The table, as for vectors. */
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text 'quick fox'", bin(), dir), 0);
+  assert_non_null(strstr(out, "query 0: 3 hits, plan bm25"));
+  assert_non_null(strstr(out, "\n     1  \"c\" "));
+
+  /* --text-file: a query a line, an empty line a query with no hits. */
+  write_text(qt, "fox\n\nlazy dog\n");
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text-file %s", bin(), dir, qt), 0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 3);
+  assert_string_equal(text_ids(lines, 0), "\"c\" 5 1");
+  assert_string_equal(text_ids(lines, 1), "");
+  assert_string_equal(plan(lines, 1), "empty");
+  assert_string_equal(text_ids(lines, 2), "1 2");
+  json_decref(lines);
+  /* CRLF line ends and no newline at the end: the same three queries. */
+  write_text(qt, "fox\r\n\r\nlazy dog");
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text-file %s --k 1", bin(), dir, qt), 0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 3);
+  assert_string_equal(text_ids(lines, 0), "\"c\"");
+  assert_string_equal(text_ids(lines, 1), "");
+  assert_string_equal(text_ids(lines, 2), "1");
+  json_decref(lines);
+  /* An empty --text finds nothing. */
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --json --text ''", bin(), dir), 0);
+  assert_string_equal(out, "{\"query\": 0, \"hits\": [], \"plan\": \"empty\"}\n");
+
+  /* --filter narrows: 1 (year 2020) drops out. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db docs --json --text fox --filter "
+                       "'{\"must\": [{\"key\": \"year\", \"range\": {\"gte\": 2022}}]}'",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "\"c\" 5");
+  assert_string_equal(plan(lines, 0), "bm25-filtered");
+  json_decref(lines);
+
+  /* --weights: 6 has mustard in its title, 7 in its body; the heavier
+   * field wins.  Weighing titles 0 puts 5 (fox thrice in its body) ahead
+   * of "c" (fox in its title and twice in its body). */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db docs --json --text mustard --weights title=3", bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "6 7");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db docs --json --text mustard --weights title=1,body=3.5",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "7 6");
+  json_decref(lines);
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text fox --weights title=0", bin(), dir),
+      0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "5 \"c\"");
+  json_decref(lines);
+
+  /* --weights of the wrong shape, and a field the collection lacks. */
+  static const char *const bad_weights[] = {
+      "title",    "=2",          "title=",    "title=-1", "title=x",
+      "title=1,", "title=1e999", "title=nan", "title= 1", "title=1,title=2"};
+  for (size_t i = 0; i < sizeof(bad_weights) / sizeof(bad_weights[0]); i++) {
+    assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --weights '%s'", bin(),
+                         dir, bad_weights[i]),
+                     2);
+    assert_non_null(strstr(out, "--weights"));
+    assert_null(strstr(out, "hits"));
+  }
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --text fox --weights author=2", bin(), dir), 1);
+  assert_non_null(strstr(out, "'author' is not a text field of 'docs'"));
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --vector 1,2 --weights title=2", bin(), dir), 2);
+
+  /* Invalid UTF-8, inline or on a line: the engine's words, and the line. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db docs --json --text \"$(printf 'fox\\377')\"", bin(), dir),
+                   1);
+  assert_non_null(strstr(out, "query 0 (--text): the query text is not valid UTF-8"));
+  write_text(qt, "fox\n\xc3\n");
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text-file %s", bin(), dir, qt), 1);
+  assert_non_null(strstr(out, "query 1 (line 2 of "));
+  assert_non_null(strstr(out, "the query text is not valid UTF-8"));
+  /* A line over VS_QUERY_TEXT_MAX bytes is refused before any query runs. */
+  f = fopen(qt, "wb");
+  assert_non_null(f);
+  fputs("fox\n", f);
+  for (size_t i = 0; i <= VS_QUERY_TEXT_MAX; i++)
+    fputc('a', f);
+  fputs("\nfox\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --json --text-file %s", bin(), dir, qt), 1);
+  assert_non_null(strstr(out, "line 2: the query has 65537 bytes, the limit is 65536"));
+  assert_null(strstr(out, "hits"));
+  assert_int_not_equal(
+      run(out, sizeof(out), "%s query %s/db docs --text-file %s/none.txt", bin(), dir, dir), 0);
+  assert_non_null(strstr(out, "No such file"));
+
+  /* Hybrid search comes later; vector-only options and sources are
+   * refused on a text query or a text-only collection. */
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --vector 1,2", bin(), dir),
+                   2);
+  assert_non_null(strstr(out, "hybrid search"));
+  assert_non_null(strstr(out, "not supported yet"));
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text-file %s --vector-file %s",
+                       bin(), dir, qt, p),
+                   2);
+  assert_non_null(strstr(out, "not supported yet"));
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --fusion rrf", bin(), dir),
+                   2);
+  assert_non_null(strstr(out, "not supported yet"));
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --text fox --text-file %s", bin(), dir, qt), 2);
+  assert_non_null(strstr(out, "not both"));
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --ef 16", bin(), dir), 2);
+  assert_non_null(strstr(out, "--ef tunes vector search"));
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --rows 0:1", bin(), dir),
+                   2);
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --vector 1,2", bin(), dir), 1);
+  assert_non_null(strstr(out, "collection 'docs' is text-only"));
+  tu_rmdir(dir);
+  free(dir);
+}
+
 static void test_query_errors(void **state) {
   char *dir = tu_mkdtemp();
   static char out[65536];
@@ -657,7 +874,7 @@ static void test_query_errors(void **state) {
   assert_non_null(strstr(out, "--rows selects rows of --vector-file"));
   /* No source, two sources, a missing file, a bad inline vector. */
   assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --k 3", bin(), dir), 0);
-  assert_non_null(strstr(out, "no query vectors"));
+  assert_non_null(strstr(out, "no queries"));
   assert_int_not_equal(
       run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --vector-file %s", bin(), dir, qv),
       0);
@@ -669,9 +886,10 @@ static void test_query_errors(void **state) {
   assert_non_null(strstr(out, "--vector must be numbers"));
   assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,nan,4", bin(), dir), 0);
   assert_non_null(strstr(out, "query 0 (--vector): vector component 2 is NaN"));
-  /* Text and hybrid queries come later; unknown options are refused. */
-  assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --text hello", bin(), dir), 0);
-  assert_non_null(strstr(out, "not supported yet"));
+  /* A text query on a collection without text fields finds nothing;
+   * hybrid queries come later; unknown options are refused. */
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db c --json --text hello", bin(), dir), 0);
+  assert_string_equal(out, "{\"query\": 0, \"hits\": [], \"plan\": \"empty\"}\n");
   assert_int_not_equal(
       run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --fusion rrf", bin(), dir), 0);
   assert_non_null(strstr(out, "not supported yet"));
@@ -724,7 +942,8 @@ int main(void) {
       cmocka_unit_test(test_demo),           cmocka_unit_test(test_create_stats_drop),
       cmocka_unit_test(test_import_vectors), cmocka_unit_test(test_import_jsonl),
       cmocka_unit_test(test_import_errors),  cmocka_unit_test(test_query_build),
-      cmocka_unit_test(test_query_payload),  cmocka_unit_test(test_query_errors),
+      cmocka_unit_test(test_query_payload),  cmocka_unit_test(test_query_text),
+      cmocka_unit_test(test_query_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,15 +1,18 @@
 /*
  * cmd_query.c: `vsearch query` and `vsearch build`.
  *
- * query reads every query vector up front into one row-major array (a
- * qset): from --vector, from a texmex or IDX file through ds_read_vectors(),
- * or from JSON lines of numbers.  It checks their dim against the
- * collection's, then runs one vs_search() per query and prints each result
- * as soon as it has it: one JSON object a line with --json (DESIGN.md
- * section 7), a small table otherwise.  Queries are numbered from 0 in the
- * order they were read, whatever --rows selected.  A failed search stops
- * the command: the results printed before it stay on stdout, the error goes
- * to stderr and the exit status is 1.
+ * query reads every query up front.  Vectors go into one row-major array
+ * (a qset): from --vector, from a texmex or IDX file through
+ * ds_read_vectors(), or from JSON lines of numbers.  Their dim is checked
+ * against the collection's, then one vs_search() runs per query.  Texts
+ * (a tset) come from --text, or from --text-file with one query a line,
+ * and run through vs_text_search() (BM25).  Each result is printed as soon
+ * as it is known: one JSON object a line with --json (DESIGN.md section
+ * 7), a small table otherwise, the same for vectors and texts.  Queries
+ * are numbered from 0 in the order they were read, whatever --rows
+ * selected.  A failed search stops the command: the results printed before
+ * it stay on stdout, the error goes to stderr and the exit status is 1.
+ * Hybrid search (a vector and a text source together) is refused for now.
  *
  * build calls vs_collection_rebuild() and reports the index it made.
  *
@@ -17,6 +20,7 @@
  * usage error.  Nothing here calls exit().
  */
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -390,6 +394,200 @@ static int read_queries(const char *path, const char *format, size_t begin, size
   return 0;
 }
 
+/* ---- query texts -------------------------------------------------------------------- */
+
+/* The text queries: n of them, query i the len[i] bytes at text[i] (not
+ * NUL-terminated).  `data` is the --text-file contents the texts point
+ * into (NULL for --text, whose one text is the argument itself). */
+typedef struct tset {
+  char *data;
+  const char **text;
+  size_t *len;
+  size_t n;
+} tset;
+
+static void tset_free(tset *t) {
+  free(t->data);
+  free(t->text);
+  free(t->len);
+  memset(t, 0, sizeof(*t));
+}
+
+static int tset_alloc(tset *t, size_t n) {
+  t->text = malloc((n ? n : 1) * sizeof(*t->text));
+  t->len = malloc((n ? n : 1) * sizeof(*t->len));
+  if (t->text == NULL || t->len == NULL)
+    return complain(1, "query", "out of memory");
+  return 0;
+}
+
+/* Read all of `path` (through zlib, so a .gz file is read uncompressed)
+ * into a malloc'd buffer of *n bytes.  Whole-file reading, rather than
+ * line by line with gzgets(), keeps a NUL byte inside a line from cutting
+ * it short: U+0000 is valid UTF-8, so it is the engine's to judge. */
+static int slurp(const char *path, char **out, size_t *n) {
+  size_t cap = 0, len = 0;
+  char *buf = NULL;
+  gzFile f;
+  int got;
+
+  errno = 0;
+  f = gzopen(path, "rb");
+  if (f == NULL)
+    return complain(1, "query", "%s: %s", path, errno ? strerror(errno) : "cannot open");
+  do {
+    if (cap - len < 65536) {
+      size_t next = cap ? cap * 2 : 65536;
+      char *b = next < cap ? NULL : realloc(buf, next);
+      if (b == NULL) {
+        free(buf);
+        gzclose(f);
+        return complain(1, "query", "%s: out of memory after %zu bytes", path, len);
+      }
+      buf = b;
+      cap = next;
+    }
+    got = gzread(f, buf + len, 65536); /* cap - len >= 65536 here */
+    if (got < 0) {
+      int e = 0;
+      const char *why = gzerror(f, &e);
+      complain(1, "query", "%s: after %zu bytes: %s", path, len,
+               e == Z_ERRNO ? strerror(errno) : why);
+      free(buf);
+      gzclose(f);
+      return 1;
+    }
+    len += (size_t)got;
+  } while (got > 0);
+  gzclose(f);
+  *out = buf;
+  *n = len;
+  return 0;
+}
+
+/*
+ * Read --text-file: one query a line, in UTF-8.  Every line is a query,
+ * an empty one too (it finds nothing), so query i is always line i + 1; a
+ * newline at the very end does not start another.  A line's trailing CR
+ * (a file written on Windows) and a UTF-8 byte order mark at the start of
+ * the file are not part of any query.  A line longer than
+ * VS_QUERY_TEXT_MAX bytes is refused here, naming it, before any query
+ * runs; whether the bytes are valid UTF-8 is left to vs_text_search(),
+ * which says so when that query's turn comes.
+ */
+static int read_text_file(const char *path, tset *t) {
+  size_t size = 0, n = 0, start = 0;
+  char *p;
+
+  memset(t, 0, sizeof(*t));
+  if (slurp(path, &t->data, &size))
+    return 1;
+  p = t->data;
+  if (size >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+    start = 3;
+  for (size_t i = start; i < size; i++)
+    n += p[i] == '\n';
+  n += size > start && p[size - 1] != '\n';
+  if (tset_alloc(t, n))
+    goto fail;
+  while (start < size) {
+    char *nl = memchr(p + start, '\n', size - start);
+    size_t len = nl ? (size_t)(nl - (p + start)) : size - start;
+
+    if (len && p[start + len - 1] == '\r')
+      len--;
+    if (len > VS_QUERY_TEXT_MAX) {
+      complain(1, "query", "%s: line %zu: the query has %zu bytes, the limit is %u", path, t->n + 1,
+               len, VS_QUERY_TEXT_MAX);
+      goto fail;
+    }
+    t->text[t->n] = p + start;
+    t->len[t->n++] = len;
+    start = nl ? (size_t)(nl - p) + 1 : size;
+  }
+  return 0;
+
+fail:
+  tset_free(t);
+  return 1;
+}
+
+/* Whether the n bytes at s are a plain decimal number: digits with at
+ * most one '.', at least one digit, and an optional exponent.  No sign,
+ * no "inf" or "nan", no hexadecimal, no spaces: what strtod() accepts
+ * beyond that is more likely a typing slip than a weight. */
+static int decimal(const char *s) {
+  size_t digits = 0;
+
+  for (; *s >= '0' && *s <= '9'; s++)
+    digits++;
+  if (*s == '.')
+    for (s++; *s >= '0' && *s <= '9'; s++)
+      digits++;
+  if (digits == 0)
+    return 0;
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-')
+      s++;
+    if (*s < '0' || *s > '9')
+      return 0;
+    while (*s >= '0' && *s <= '9')
+      s++;
+  }
+  return *s == '\0';
+}
+
+/*
+ * Parse --weights "field=w,field=w,...": a comma-separated list of field
+ * names each with a weight, a finite decimal number >= 0 (0 ignores the
+ * field).  The name is everything before the last '=' of its item, so it
+ * may hold an '=' itself; it may not be empty, nor named twice.  Whether
+ * it is one of the collection's text fields is vs_text_search()'s to say.
+ * *buf receives the copy of `s` the field names point into.  Returns 0, or
+ * 2 (a usage error) after saying what is wrong.
+ */
+static int parse_weights(const char *s, char **buf, vs_field_weight **out, size_t *n) {
+  static const char *const shape =
+      "--weights must be field=weight pairs separated by commas, e.g. 'title=2,body=1'";
+  size_t cap = 1;
+  char *item;
+
+  *buf = NULL;
+  *out = NULL;
+  *n = 0;
+  for (const char *c = s; *c; c++)
+    cap += *c == ',';
+  *buf = strdup(s);
+  *out = malloc(cap * sizeof(**out));
+  if (*buf == NULL || *out == NULL)
+    return complain(1, "query", "out of memory");
+  item = *buf;
+  for (size_t i = 0; i < cap; i++) {
+    char *comma = strchr(item, ','), *eq;
+    double w;
+
+    if (comma)
+      *comma = '\0';
+    eq = strrchr(item, '=');
+    if (eq == NULL || eq == item)
+      return complain(2, "query", "%s; '%s' is not one", shape, item);
+    *eq = '\0';
+    if (!decimal(eq + 1))
+      return complain(2, "query", "--weights: the weight of '%s' must be a number >= 0, not '%s'",
+                      item, eq + 1);
+    w = strtod(eq + 1, NULL);
+    if (!(w <= FLT_MAX))
+      return complain(2, "query", "--weights: the weight of '%s' is too large", item);
+    for (size_t j = 0; j < *n; j++)
+      if (strcmp((*out)[j].field, item) == 0)
+        return complain(2, "query", "--weights names '%s' twice", item);
+    (*out)[(*n)++] = (vs_field_weight){item, (float)w};
+    item = comma ? comma + 1 : NULL;
+  }
+  return 0;
+}
+
 /* ---- results ------------------------------------------------------------------------ */
 
 /* Convert a msgpack object to JSON: maps (string keys) to objects, arrays
@@ -564,8 +762,10 @@ static int print_table(size_t qi, const vs_hit *hits, size_t n, const vs_search_
 typedef struct query_args {
   const char *dir, *name;
   const char *file, *format, *inline_vec, *rows, *filter;
+  const char *text, *text_file, *weights;
+  const char *vector_knob; /* the first of --exact, --ef, --nprobe given */
   size_t row_begin, row_end;
-  vs_search_params p;
+  vs_search_params p; /* k, with and filter serve text queries too */
   int json;
 } query_args;
 
@@ -586,10 +786,10 @@ static int parse_rows(const char *s, size_t *begin, size_t *end) {
 }
 
 static int parse_query_args(int argc, char **argv, query_args *a) {
-  static const char *const later[] = {"--text", "--text-file", "--fusion", "--candidates",
-                                      "--explain"};
-  static const char *const valued[] = {"--vector-file", "--format", "--vector", "--rows",
-                                       "--k",           "--ef",     "--nprobe", "--filter"};
+  static const char *const later[] = {"--fusion", "--candidates", "--explain"};
+  static const char *const valued[] = {"--vector-file", "--format",    "--vector", "--rows",
+                                       "--k",           "--ef",        "--nprobe", "--filter",
+                                       "--text",        "--text-file", "--weights"};
 
   memset(a, 0, sizeof(*a));
   a->p.k = DEFAULT_K;
@@ -597,7 +797,9 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
   if (argc >= 1 && strcmp(argv[0], "--connect") == 0)
     return complain(2, "query", "querying through a server (--connect) is not supported yet");
   if (argc < 2 || argv[0][0] == '-' || argv[1][0] == '-')
-    return complain(2, "query", "usage: vsearch query DIR NAME --vector-file F | --vector X,Y,...");
+    return complain(2, "query",
+                    "usage: vsearch query DIR NAME --vector-file F | --vector X,Y,... | --text Q | "
+                    "--text-file F");
   a->dir = argv[0];
   a->name = argv[1];
   for (int i = 2; i < argc; i++) {
@@ -606,6 +808,8 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
 
     if (strcmp(opt, "--exact") == 0) {
       a->p.exact = 1;
+      if (a->vector_knob == NULL)
+        a->vector_knob = opt;
       continue;
     }
     if (strcmp(opt, "--json") == 0) {
@@ -621,11 +825,8 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
       continue;
     }
     for (size_t j = 0; j < sizeof(later) / sizeof(later[0]); j++)
-      if (strcmp(opt, later[j]) == 0) {
-        if (j < 2)
-          return complain(2, "query", "text queries (%s) are not supported yet", opt);
+      if (strcmp(opt, later[j]) == 0)
         return complain(2, "query", "hybrid search (%s) is not supported yet", opt);
-      }
     known = 0;
     for (size_t j = 0; j < sizeof(valued) / sizeof(valued[0]); j++)
       known |= strcmp(opt, valued[j]) == 0;
@@ -642,6 +843,12 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
       a->inline_vec = val;
     } else if (strcmp(opt, "--filter") == 0) {
       a->filter = val;
+    } else if (strcmp(opt, "--text") == 0) {
+      a->text = val;
+    } else if (strcmp(opt, "--text-file") == 0) {
+      a->text_file = val;
+    } else if (strcmp(opt, "--weights") == 0) {
+      a->weights = val;
     } else if (strcmp(opt, "--rows") == 0) {
       a->rows = val;
       if (parse_rows(val, &a->row_begin, &a->row_end))
@@ -653,106 +860,197 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
        * is; one too large for a size_t is simply too large. */
       if (parse_size(val, strlen(val), &a->p.k))
         a->p.k = SIZE_MAX;
-    } else if (strcmp(opt, "--ef") == 0) {
-      if (parse_int(val, &a->p.ef))
-        return complain(2, "query", "--ef must be an integer");
-    } else if (parse_int(val, &a->p.nprobe)) { /* --nprobe */
-      return complain(2, "query", "--nprobe must be an integer");
+    } else {
+      if (a->vector_knob == NULL)
+        a->vector_knob = opt;
+      if (strcmp(opt, "--ef") == 0) {
+        if (parse_int(val, &a->p.ef))
+          return complain(2, "query", "--ef must be an integer");
+      } else if (parse_int(val, &a->p.nprobe)) { /* --nprobe */
+        return complain(2, "query", "--nprobe must be an integer");
+      }
     }
   }
   if (a->file && a->inline_vec)
     return complain(2, "query", "give either --vector-file or --vector, not both");
-  if (a->file == NULL && a->inline_vec == NULL)
+  if (a->text && a->text_file)
+    return complain(2, "query", "give either --text or --text-file, not both");
+  /* Fusing a vector and a text ranking is a later step (DESIGN.md 7). */
+  if ((a->file || a->inline_vec) && (a->text || a->text_file))
     return complain(2, "query",
-                    "no query vectors: give --vector-file F (fvecs, bvecs, ivecs, idx or JSON "
-                    "lines) or --vector 'x,y,...'");
+                    "hybrid search (%s with %s) is not supported yet; give a vector or a text "
+                    "source, not both",
+                    a->file ? "--vector-file" : "--vector", a->text ? "--text" : "--text-file");
+  if (a->file == NULL && a->inline_vec == NULL && a->text == NULL && a->text_file == NULL)
+    return complain(2, "query",
+                    "no queries: give --vector-file F (fvecs, bvecs, ivecs, idx or JSON lines), "
+                    "--vector 'x,y,...', --text Q or --text-file F (one query a line)");
   if (a->rows && a->file == NULL)
     return complain(2, "query", "--rows selects rows of --vector-file");
   if (a->format && a->file == NULL)
     return complain(2, "query", "--format describes --vector-file");
+  /* BM25 top-k is exact and has no index knobs: refuse them rather than
+   * let a user believe they changed something. */
+  if (a->vector_knob && a->file == NULL && a->inline_vec == NULL)
+    return complain(2, "query", "%s tunes vector search; a text query has nothing to tune",
+                    a->vector_knob);
+  if (a->weights && a->text == NULL && a->text_file == NULL)
+    return complain(2, "query", "--weights weighs the text fields of --text or --text-file");
   return 0;
 }
 
 /* Where query qi came from, for error messages. */
 static void query_origin(const query_args *a, size_t qi, char *buf, size_t cap) {
-  if (a->file)
+  if (a->text_file)
+    snprintf(buf, cap, "query %zu (line %zu of %s)", qi, qi + 1, a->text_file);
+  else if (a->text)
+    snprintf(buf, cap, "query %zu (--text)", qi);
+  else if (a->file)
     snprintf(buf, cap, "query %zu (row %zu of %s)", qi, a->row_begin + qi, a->file);
   else
     snprintf(buf, cap, "query %zu (--vector)", qi);
 }
 
-int cmd_query(int argc, char **argv) {
-  vs_collection_info *info = NULL;
+/* Report search qi's failure `rc`: where the query came from, then why. */
+static int search_failed(const query_args *a, size_t qi, int rc, const vs_error *err) {
+  const char *why = err_text(rc, err);
+  char where[512];
+
+  query_origin(a, qi, where, sizeof(where));
+  /* The vector checks share vs_upsert's wording, which names a point of
+   * the batch; here there is one query and `where` names it. */
+  if (strncmp(why, "point 0: ", 9) == 0)
+    why += 9;
+  return complain(1, "query", "%s: %s", where, why);
+}
+
+/* Print query qi's hits, then release them. */
+static int print_hits(const query_args *a, size_t qi, vs_hit *hits, size_t n,
+                      const vs_search_info *si) {
+  int rc =
+      a->json ? print_json(qi, hits, n, si, a->p.with) : print_table(qi, hits, n, si, a->p.with);
+
+  vs_free(hits);
+  return rc;
+}
+
+/* Read the query vectors, check their dim, and run one vs_search() each. */
+static int run_vectors(vs_db *db, const vs_collection_info *info, query_args *a) {
   qset q = {NULL, 0, 0};
-  vs_db *db = NULL;
-  query_args a;
   int rc;
 
-  vs_filter *filter = NULL;
-
-  if ((rc = parse_query_args(argc, argv, &a)))
-    return rc;
-  if (a.filter) {
-    vs_error err = VS_ERROR_INIT;
-    if (vs_filter_parse_json(a.filter, strlen(a.filter), &filter, &err))
-      return complain(2, "query", "--filter: %s", err_text(VS_EINVAL, &err));
-    a.p.filter = filter;
-  }
-  if (open_collection("query", a.dir, a.name, &db, &info)) {
-    vs_filter_free(filter);
-    return 1;
-  }
-  if (info->dim == 0) {
-    rc = complain(1, "query", "collection '%s' is text-only; text queries are not supported yet",
-                  a.name);
-    goto done;
-  }
-  rc = a.file ? read_queries(a.file, a.format, a.row_begin, a.row_end, &q)
-              : parse_inline(a.inline_vec, &q);
+  if (info->dim == 0)
+    return complain(1, "query",
+                    "collection '%s' is text-only (dim 0): query it with --text or --text-file",
+                    a->name);
+  rc = a->file ? read_queries(a->file, a->format, a->row_begin, a->row_end, &q)
+               : parse_inline(a->inline_vec, &q);
   if (rc)
-    goto done;
+    return rc;
   if (q.rows && q.dim != info->dim) {
-    if (a.file)
-      rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u", a.file,
-                    q.dim, a.name, info->dim);
+    if (a->file)
+      rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u", a->file,
+                    q.dim, a->name, info->dim);
     else
       rc = complain(1, "query", "--vector has %zu components, collection '%s' has dim %u", q.dim,
-                    a.name, info->dim);
+                    a->name, info->dim);
     goto done;
   }
-
   for (size_t i = 0; i < q.rows; i++) {
     vs_error err = VS_ERROR_INIT;
     vs_search_info si;
     vs_hit *hits;
     size_t n;
 
-    a.p.vector = q.v + i * q.dim;
-    a.p.dim = q.dim;
-    rc = vs_search(db, a.name, &a.p, &hits, &n, &si, &err);
+    a->p.vector = q.v + i * q.dim;
+    a->p.dim = q.dim;
+    rc = vs_search(db, a->name, &a->p, &hits, &n, &si, &err);
     if (rc) {
-      char where[512];
-      const char *why = err_text(rc, &err);
-      query_origin(&a, i, where, sizeof(where));
-      /* The vector checks share vs_upsert's wording, which names a point
-       * of the batch; here there is one vector and `where` names it. */
-      if (strncmp(why, "point 0: ", 9) == 0)
-        why += 9;
-      rc = complain(1, "query", "%s: %s", where, why);
+      rc = search_failed(a, i, rc, &err);
       goto done;
     }
-    rc = a.json ? print_json(i, hits, n, &si, a.p.with) : print_table(i, hits, n, &si, a.p.with);
-    vs_free(hits);
-    if (rc)
+    if ((rc = print_hits(a, i, hits, n, &si)))
       goto done;
   }
-  if (fflush(stdout) || ferror(stdout))
-    rc = complain(1, "query", "writing the results: %s", strerror(errno));
 
 done:
   free(q.v);
+  return rc;
+}
+
+/* Read the query texts and run one vs_text_search() each, with the field
+ * weights w[0..nw).  A collection without text fields gives every query
+ * no hits (plan "empty"), as the engine does. */
+static int run_texts(vs_db *db, query_args *a, const vs_field_weight *w, size_t nw) {
+  vs_text_params tp = {NULL, 0, a->p.k, a->p.with, a->p.filter, w, nw};
+  tset t = {NULL, NULL, NULL, 0};
+  int rc = 0;
+
+  if (a->text_file) {
+    if (read_text_file(a->text_file, &t))
+      return 1;
+  } else {
+    if (tset_alloc(&t, 1)) {
+      tset_free(&t);
+      return 1;
+    }
+    t.text[0] = a->text;
+    t.len[0] = strlen(a->text);
+    t.n = 1;
+  }
+  for (size_t i = 0; i < t.n; i++) {
+    vs_error err = VS_ERROR_INIT;
+    vs_search_info si;
+    vs_hit *hits;
+    size_t n;
+
+    tp.text = t.text[i];
+    tp.len = t.len[i];
+    rc = vs_text_search(db, a->name, &tp, &hits, &n, &si, &err);
+    if (rc) {
+      rc = search_failed(a, i, rc, &err);
+      break;
+    }
+    if ((rc = print_hits(a, i, hits, n, &si)))
+      break;
+  }
+  tset_free(&t);
+  return rc;
+}
+
+int cmd_query(int argc, char **argv) {
+  vs_collection_info *info = NULL;
+  vs_field_weight *weights = NULL;
+  vs_filter *filter = NULL;
+  char *weight_buf = NULL;
+  size_t n_weights = 0;
+  vs_db *db = NULL;
+  query_args a;
+  int rc;
+
+  if ((rc = parse_query_args(argc, argv, &a)))
+    return rc;
+  if (a.weights && (rc = parse_weights(a.weights, &weight_buf, &weights, &n_weights)))
+    goto done;
+  if (a.filter) {
+    vs_error err = VS_ERROR_INIT;
+    if (vs_filter_parse_json(a.filter, strlen(a.filter), &filter, &err)) {
+      rc = complain(2, "query", "--filter: %s", err_text(VS_EINVAL, &err));
+      goto done;
+    }
+    a.p.filter = filter;
+  }
+  if ((rc = open_collection("query", a.dir, a.name, &db, &info)))
+    goto done;
+  rc = a.text || a.text_file ? run_texts(db, &a, weights, n_weights) : run_vectors(db, info, &a);
+  if (rc == 0 && (fflush(stdout) || ferror(stdout)))
+    rc = complain(1, "query", "writing the results: %s", strerror(errno));
+
+done:
   vs_free(info);
   vs_db_close(db);
   vs_filter_free(filter);
+  free(weights);
+  free(weight_buf);
   return rc;
 }

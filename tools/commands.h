@@ -9,7 +9,7 @@
 #ifndef VS_TOOLS_COMMANDS_H
 #define VS_TOOLS_COMMANDS_H
 
-/* `vsearch query DIR NAME ...`: vector search (tools/cmd_query.c). */
+/* `vsearch query DIR NAME ...`: vector and text search (tools/cmd_query.c). */
 int cmd_query(int argc, char **argv);
 
 /* `vsearch build DIR NAME [--index SPEC] [--threads N]`: rebuild a
