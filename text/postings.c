@@ -45,9 +45,13 @@ static uint8_t *varint_put(uint8_t *p, uint32_t v) {
 }
 
 /* Decode a varint of at most 5 bytes; NULL when it runs past end. */
-static const uint8_t *varint_get(const uint8_t *p, const uint8_t *end, uint32_t *out) {
+static inline const uint8_t *varint_get(const uint8_t *p, const uint8_t *end, uint32_t *out) {
   uint32_t v = 0;
 
+  if (p < end && *p < 0x80) { /* most gaps, tfs and short lengths */
+    *out = *p;
+    return p + 1;
+  }
   for (int shift = 0; shift < 35 && p < end; shift += 7) {
     uint8_t b = *p++;
     v |= (uint32_t)(b & 0x7f) << shift;
@@ -208,6 +212,14 @@ corrupt:
   return -1;
 }
 
+/* Decode the rest of the current block (sequential reads: next()). */
+static int decode_rest(vs__pcur *c) {
+  while (c->ndec < c->blk_n)
+    if (decode_one(c))
+      return -1;
+  return 0;
+}
+
 static void set_doc(vs__pcur *c, uint32_t i) {
   c->i = i;
   c->doc = c->pids[i];
@@ -347,7 +359,7 @@ void vs__pcur_next(vs__pcur *c) {
     return;
   }
   if (c->i + 1 < c->blk_n) {
-    if (c->ndec == c->i + 1 && decode_one(c))
+    if (c->ndec == c->i + 1 && decode_rest(c))
       return;
     set_doc(c, c->i + 1);
     return;
