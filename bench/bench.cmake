@@ -23,3 +23,12 @@ target_link_libraries(bench_index PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)
 add_executable(bench_filter bench/bench_filter.c tools/datasets.c)
 target_compile_options(bench_filter PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_filter PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)
+
+# Xapian (Debian's libxapian-dev 1.4), the BM25 peer of `vsearch bench text`
+# (bench/xapian_peer.h): a library of its own for the C++ warning set.
+pkg_check_modules(XAPIAN REQUIRED IMPORTED_TARGET xapian-core)
+add_library(vs_xapian_peer STATIC bench/xapian_peer.cpp)
+target_include_directories(vs_xapian_peer PRIVATE "${CMAKE_SOURCE_DIR}")
+target_compile_options(vs_xapian_peer PRIVATE ${VS_CXX_WARNINGS})
+target_link_libraries(vs_xapian_peer PUBLIC PkgConfig::XAPIAN stdc++)
+target_link_libraries(vsearch_cli PRIVATE vs_xapian_peer)

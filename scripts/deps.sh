@@ -16,7 +16,8 @@ faiss_version=1.7.3
 pkgs=(build-essential cmake pkg-config dpkg-dev patch
       liblmdb-dev lmdb-utils libuv1-dev libmsgpack-dev libopenblas-dev
       libstemmer-dev libutf8proc-dev libroaring-dev libcmocka-dev libjansson-dev
-      zlib1g-dev python3-msgpack dataset-fashion-mnist libhnswlib-dev)
+      zlib1g-dev python3-msgpack dataset-fashion-mnist libhnswlib-dev libxapian-dev
+      libarchive-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -20,4 +20,8 @@ int cmd_build(int argc, char **argv);
  * beside raw FAISS and hnswlib on the same data (tools/cmd_bench.c). */
 int cmd_bench(int argc, char **argv);
 
+/* `vsearch bench text ...`: BM25 quality, indexing and query speed of
+ * vsearch beside Xapian on the same documents (tools/cmd_bench_text.c). */
+int cmd_bench_text(int argc, char **argv);
+
 #endif /* VS_TOOLS_COMMANDS_H */

@@ -2,8 +2,9 @@
  * vsearch.c: the `vsearch` command line.
  *
  * Subcommands so far: demo (the end-to-end tour `make run` shows), create,
- * drop, stats and import.  serve, build, query and bench arrive with the
- * issues that build them (see DESIGN.md section 7 for the whole surface).
+ * drop, stats, import, build, query (cmd_query.c) and bench (cmd_bench.c,
+ * cmd_bench_text.c); serve arrives with the server (see DESIGN.md section 7
+ * for the whole surface).
  * Errors go to stderr with a non-zero exit status; only this file exits.
  */
 #include <errno.h>
@@ -38,12 +39,19 @@ static void usage(FILE *f) {
       "                 [--with-payload] [--with-vector]\n"
       "                                     k nearest points of each query vector; F is fvecs,\n"
       "                                     bvecs, ivecs, idx or JSON lines of numbers\n"
+      "  vsearch query DIR NAME (--text Q | --text-file F) [--weights FIELD=W,..] [--k K]\n"
+      "                 [--filter JSON] [--json] [--with-payload] [--with-vector]\n"
+      "                                     BM25 text search; F has one query a line\n"
       "  vsearch bench ann [--dataset fashion-mnist|bigann10k | --base F --queries F [--gt F]]\n"
       "                 [--metric l2|ip] [--specs S] [--ef LIST] [--nprobe LIST] [--k K] [--nq N]\n"
       "                 [--threads N] [--runs R] [--dir TMP] [--peers faiss,hnswlib] [--json "
       "FILE]\n"
       "                                     recall@k, QPS, latency, build time and size of\n"
       "                                     vsearch beside raw FAISS and hnswlib\n"
+      "  vsearch bench text [--beir DIR] [--smart NAMES|all] [--synthetic N] [--language L]\n"
+      "                 [--k1 X] [--b X] [--fields flat|multi] [--peers vsearch,xapian] [--json F]\n"
+      "                                     BM25 nDCG@10, MAP, recall, docs/s, index size and\n"
+      "                                     queries/s of vsearch beside Xapian\n"
       "  vsearch stats DIR                  list collections with their settings and counts\n"
       "  vsearch version\n");
 }
@@ -692,6 +700,8 @@ int main(int argc, char **argv) {
     return cmd_build(argc - 2, argv + 2);
   if (strcmp(argv[1], "query") == 0)
     return cmd_query(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bench") == 0 && argc >= 3 && strcmp(argv[2], "text") == 0)
+    return cmd_bench_text(argc - 3, argv + 3);
   if (strcmp(argv[1], "bench") == 0)
     return cmd_bench(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0) {
