@@ -47,7 +47,7 @@
 #include "text/bm25.h"
 #include "text/postings.h"
 
-#define MERGE_FANOUT 8
+#define MERGE_FANOUT 4
 #define RUNS_MAX 4096
 #define QUERY_CURSORS_MAX 1024 /* (term, field) pairs of one query */
 #define SCAN_CHUNK 1024
@@ -371,10 +371,12 @@ static long acc_entry(tacc *a, unsigned field, const char *term, size_t len) {
 /* vs__term_fn: one term of the current document's current field. */
 static int acc_term(void *ctx, const char *term, size_t len) {
   tacc *a = ctx;
-  long ei = acc_entry(a, (unsigned)a->field, term, len);
+  long ei;
   tentry *e;
 
-  if (ei < 0)
+  if (len == 0 || len > VS__TERM_MAX) /* the analyzer never emits these; the format forbids them */
+    return 0;
+  if ((ei = acc_entry(a, (unsigned)a->field, term, len)) < 0)
     return VS__ANALYZE_ENOMEM;
   e = &a->e[ei];
   a->dl[a->field]++;

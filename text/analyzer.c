@@ -284,8 +284,8 @@ static int emit_word(vs__analyzer *a, size_t n) {
   h = hash(a->tok, n);
   if (a->cache && n <= CACHE_KEY) {
     e = &a->cache[h & ((1u << CACHE_BITS) - 1)];
-    if (e->klen == n && memcmp(e->key, a->tok, n) == 0)
-      return e->stop ? 0 : a->fn(a->ctx, e->stem, e->slen);
+    if (e->klen == n && memcmp(e->key, a->tok, n) == 0) /* an empty stem is dropped too */
+      return e->stop || e->slen == 0 ? 0 : a->fn(a->ctx, e->stem, e->slen);
   }
   stop = is_stop(a, a->tok, n, h);
   if (stop || a->stemmer == NULL) {

@@ -64,6 +64,23 @@ static double contrib(const vs__bm25_term *t, uint32_t tf, uint32_t dl) {
   return t->w * tf / (tf + t->ka + t->kb * dl);
 }
 
+/* The bound on any score in the block of x's cursor that may hold pd: 0
+ * when its current block starts after pd (it does not hold pd). */
+static double block_bound(vs__bm25_term *x, uint64_t pd) {
+  vs__pcur *c = &x->cur;
+
+  if (c->blk_last < pd && vs__pcur_shallow(c, pd) == VS__DOC_END)
+    return 0;
+  if (c->blk_first > pd)
+    return 0;
+  if (x->bub_first != c->blk_first || x->bub_last != c->blk_last) {
+    x->bub_first = c->blk_first;
+    x->bub_last = c->blk_last;
+    x->bub = contrib(x, c->blk_max_tf, c->blk_min_dl);
+  }
+  return x->bub;
+}
+
 /* An upper bound is compared with the threshold minus a relative slack, so
  * that rounding (bounds and scores are summed in different orders) never
  * prunes a document that would tie or win. */
@@ -71,22 +88,27 @@ static double slack(double theta) {
   return theta - fabs(theta) * 1e-9 - 1e-300;
 }
 
-/* Keep ord sorted by cursor doc after the cursors at ord[0..moved] moved
- * forward (insertion sort: they only move right). */
-static void resort(const vs__bm25_term *t, size_t *ord, size_t n, size_t moved) {
-  for (size_t m = moved + 1; m-- > 0;) {
-    size_t x = ord[m], i = m;
+/* The cursors in doc order, in a compact array (the cursors themselves
+ * are large: walking them to sort would miss the cache at every step). */
+typedef struct lane {
+  uint64_t doc;
+  double ub;
+  size_t idx; /* into the terms array */
+} lane;
 
-    while (i + 1 < n && t[ord[i + 1]].cur.doc < t[x].cur.doc) {
-      ord[i] = ord[i + 1];
+/* Keep L sorted by doc after the lanes L[0..moved] moved forward
+ * (insertion: they only move right). */
+static void resort(lane *L, size_t n, size_t moved) {
+  for (size_t m = moved + 1; m-- > 0;) {
+    lane x = L[m];
+    size_t i = m;
+
+    while (i + 1 < n && L[i + 1].doc < x.doc) {
+      L[i] = L[i + 1];
       i++;
     }
-    ord[i] = x;
+    L[i] = x;
   }
-}
-
-static int by_doc_ctx_cmp(const vs__bm25_term *t, size_t a, size_t b) {
-  return (t[a].cur.doc > t[b].cur.doc) - (t[a].cur.doc < t[b].cur.doc);
 }
 
 static int cursor_error(const vs__bm25_term *t, size_t n) {
@@ -98,20 +120,18 @@ static int cursor_error(const vs__bm25_term *t, size_t n) {
 
 int vs__bm25_run(vs__bm25_term *t, size_t n, vs__bm25_heap *heap, int prune, vs__bm25_keep_fn keep,
                  void *kctx, uint64_t *scored) {
-  size_t ord[MAX_TERMS];
+  lane L[MAX_TERMS];
+  size_t at[MAX_TERMS];
 
   if (n > MAX_TERMS)
     return VS__TP_CORRUPT;
   for (size_t i = 0; i < n; i++) {
     vs__term_head *h = &t[i].cur.head;
     t[i].ub = contrib(&t[i], h->max_tf, h->min_dl);
-    ord[i] = i;
+    t[i].bub_first = t[i].bub_last = VS__DOC_END;
+    L[i] = (lane){t[i].cur.doc, t[i].ub, i};
   }
-  for (size_t i = 1; i < n; i++) /* insertion sort by doc */
-    for (size_t j = i; j > 0 && by_doc_ctx_cmp(t, ord[j - 1], ord[j]) > 0; j--) {
-      size_t x = ord[j];
-      ord[j] = ord[j - 1], ord[j - 1] = x;
-    }
+  resort(L, n, n - 1);
 
   for (;;) {
     double theta = prune ? slack(threshold(heap)) : -INFINITY, acc = 0, bsum = 0;
@@ -120,8 +140,8 @@ int vs__bm25_run(vs__bm25_term *t, size_t n, vs__bm25_heap *heap, int prune, vs_
 
     /* The pivot: the first cursor at which the lists' bounds add up to
      * more than the threshold.  No document before its doc can win. */
-    for (size_t i = 0; i < n && t[ord[i]].cur.doc != VS__DOC_END; i++) {
-      acc += t[ord[i]].ub;
+    for (size_t i = 0; i < n && L[i].doc != VS__DOC_END; i++) {
+      acc += L[i].ub;
       if (acc > theta) {
         p = i;
         break;
@@ -129,51 +149,61 @@ int vs__bm25_run(vs__bm25_term *t, size_t n, vs__bm25_heap *heap, int prune, vs_
     }
     if (p == n)
       break;
-    pd = t[ord[p]].cur.doc;
-    while (p + 1 < n && t[ord[p + 1]].cur.doc == pd)
+    pd = L[p].doc;
+    while (p + 1 < n && L[p + 1].doc == pd)
       p++;
 
     /* The same test with the bounds of the blocks that would hold pd. */
-    if (prune) {
-      for (size_t i = 0; i <= p; i++) {
-        vs__bm25_term *x = &t[ord[i]];
-        if (vs__pcur_shallow(&x->cur, pd) != VS__DOC_END && x->cur.blk_first <= pd)
-          bsum += contrib(x, x->cur.blk_max_tf, x->cur.blk_min_dl);
-      }
-    }
+    if (prune)
+      for (size_t i = 0; i <= p; i++)
+        bsum += block_bound(&t[L[i].idx], pd);
     if (!prune || bsum > theta) {
-      if (t[ord[0]].cur.doc == pd) {
+      if (L[0].doc == pd) {
         double s = 0;
 
-        for (size_t j = 0; j < n; j++) /* the fixed order */
-          if (t[j].cur.doc == pd)
-            s += contrib(&t[j], t[j].cur.tf, t[j].cur.dl);
+        /* Every cursor at pd is in L[0..p]: add them in the terms' order. */
+        for (size_t i = 0; i <= p; i++) {
+          size_t j = i, x = L[i].idx;
+          while (j > 0 && at[j - 1] > x) {
+            at[j] = at[j - 1];
+            j--;
+          }
+          at[j] = x;
+        }
+        for (size_t i = 0; i <= p; i++)
+          s += contrib(&t[at[i]], t[at[i]].cur.tf, t[at[i]].cur.dl);
         (*scored)++;
         if (s > threshold(heap) && (keep == NULL || keep(kctx, pd)))
           heap_push(heap, s, pd);
-        for (size_t i = 0; i <= p; i++)
-          vs__pcur_next(&t[ord[i]].cur);
+        for (size_t i = 0; i <= p; i++) {
+          vs__pcur_next(&t[L[i].idx].cur);
+          L[i].doc = t[L[i].idx].cur.doc;
+        }
       } else {
         /* Nothing before pd can win: bring the lagging cursors up. */
-        for (size_t i = 0; i < p && t[ord[i]].cur.doc < pd; i++)
-          vs__pcur_advance(&t[ord[i]].cur, pd);
+        for (size_t i = 0; i < p && L[i].doc < pd; i++) {
+          vs__pcur_advance(&t[L[i].idx].cur, pd);
+          L[i].doc = t[L[i].idx].cur.doc;
+        }
       }
     } else {
       /* No document up to the end of the shortest of these blocks, nor
        * before the next list's doc, can win: jump past them. */
-      nd = p + 1 < n ? t[ord[p + 1]].cur.doc : VS__DOC_END;
+      nd = p + 1 < n ? L[p + 1].doc : VS__DOC_END;
       for (size_t i = 0; i <= p; i++) {
-        const vs__pcur *c = &t[ord[i]].cur;
+        const vs__pcur *c = &t[L[i].idx].cur;
         uint64_t after = c->blk_first > pd ? c->blk_first : c->blk_last + 1;
         if (c->blk_last != VS__DOC_END && after < nd)
           nd = after;
       }
       if (nd <= pd)
         nd = pd + 1;
-      for (size_t i = 0; i <= p; i++)
-        vs__pcur_advance(&t[ord[i]].cur, nd);
+      for (size_t i = 0; i <= p; i++) {
+        vs__pcur_advance(&t[L[i].idx].cur, nd);
+        L[i].doc = t[L[i].idx].cur.doc;
+      }
     }
-    resort(t, ord, n, p);
+    resort(L, n, p);
   }
   return cursor_error(t, n);
 }

@@ -30,6 +30,10 @@ typedef struct vs__bm25_term {
   vs__pcur cur; /* open, on its first posting */
   double w, ka, kb;
   double ub; /* set by vs__bm25_run from the run's term header */
+  /* the bound of the block the cursor last moved to (cached: it is asked
+   * for on many steps inside one block) */
+  uint64_t bub_first, bub_last;
+  double bub;
 } vs__bm25_term;
 
 typedef struct vs__bm25_hit {
