@@ -28,7 +28,7 @@
  * inside the write transaction that triggers them.
  *
  * SEARCH reads one snapshot: the statistics, then the runs in pid order,
- * each searched by block-max WAND (text/bm25.c) into one shared top-k.
+ * each searched by block-max MaxScore (text/bm25.c) into one shared top-k.
  * A run holding deleted points has its winners checked against the points
  * table; a filter is answered by the payload index as for vector search.
  */

@@ -506,7 +506,7 @@ int vs_collection_rebuild(vs_db *db, const char *name, const char *index, int th
  * These statistics are exact at every moment: deletes remove postings.
  * A point's score is the sum over terms and fields; points with no query
  * term are not returned.  Results are ordered by score, ties by the older
- * point version first.  Top-k uses block-max WAND and returns exactly what
+ * point version first.  Top-k uses block-max MaxScore and returns exactly what
  * scoring every posting would.
  * ------------------------------------------------------------------------- */
 
@@ -533,7 +533,7 @@ typedef struct vs_text_params {
  *
  * On success *hits holds *n (<= k) hits, best first, in one allocation
  * released with vs_free() (NULL when *n is 0); score is the BM25 score.
- * `info` (may be NULL): plan "bm25" (block-max WAND over the postings),
+ * `info` (may be NULL): plan "bm25" (block-max MaxScore over the postings),
  * "bm25-filtered" (the same, skipping points the filter rejects),
  * "filtered-scan" (a filter passing few points: only those are scored) or
  * "empty" (no query term left after analysis, or no text fields);

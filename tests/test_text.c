@@ -1,7 +1,7 @@
 /*
  * test_text.c: BM25 text search against an oracle that scores every
  * document from the words the test generated (no index), so pruning
- * (block-max WAND), runs, merges, deletes, replacements, filters and
+ * (block-max MaxScore), runs, merges, deletes, replacements, filters and
  * restarts are all checked against exhaustive scoring.
  *
  * Documents use language "none" and words made of letters only, so the
@@ -341,7 +341,7 @@ static void test_oracle(void **state) {
   }
   scored = matched = 0;
   check_many(fx->db, &m, &rs, vocab, 60);
-  /* Block-max WAND skipped documents: it scored fewer than hold a term. */
+  /* Block-max MaxScore skipped documents: it scored fewer than hold a term. */
   assert_true(scored * 2 < matched);
 
   vs_db_close(fx->db);

@@ -1,5 +1,5 @@
 /*
- * bm25.c: block-max WAND top-k (see bm25.h).
+ * bm25.c: block-max MaxScore top-k (see bm25.h).
  */
 #include "text/bm25.h"
 
@@ -88,29 +88,6 @@ static double slack(double theta) {
   return theta - fabs(theta) * 1e-9 - 1e-300;
 }
 
-/* The cursors in doc order, in a compact array (the cursors themselves
- * are large: walking them to sort would miss the cache at every step). */
-typedef struct lane {
-  uint64_t doc;
-  double ub;
-  size_t idx; /* into the terms array */
-} lane;
-
-/* Keep L sorted by doc after the lanes L[0..moved] moved forward
- * (insertion: they only move right). */
-static void resort(lane *L, size_t n, size_t moved) {
-  for (size_t m = moved + 1; m-- > 0;) {
-    lane x = L[m];
-    size_t i = m;
-
-    while (i + 1 < n && L[i + 1].doc < x.doc) {
-      L[i] = L[i + 1];
-      i++;
-    }
-    L[i] = x;
-  }
-}
-
 static int cursor_error(const vs__bm25_term *t, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (t[i].cur.err)
@@ -118,92 +95,86 @@ static int cursor_error(const vs__bm25_term *t, size_t n) {
   return 0;
 }
 
+/* Block-max MaxScore (Turtle and Flood 1995; with block bounds as in
+ * Lucene 9): the terms sorted by bound; the cheapest ones whose bounds
+ * together cannot beat the threshold are "non-essential": a document
+ * holding none of the others cannot win, so candidates come only from the
+ * essential lists, and the non-essential ones are probed for a candidate
+ * only while it can still win. */
 int vs__bm25_run(vs__bm25_term *t, size_t n, vs__bm25_heap *heap, int prune, vs__bm25_keep_fn keep,
                  void *kctx, uint64_t *scored) {
-  lane L[MAX_TERMS];
-  size_t at[MAX_TERMS];
+  size_t u[MAX_TERMS];
+  double prefix[MAX_TERMS + 1];
+  size_t e = 0; /* u[0..e) are non-essential */
 
   if (n > MAX_TERMS)
     return VS__TP_CORRUPT;
   for (size_t i = 0; i < n; i++) {
     vs__term_head *h = &t[i].cur.head;
+    size_t j = i;
+
     t[i].ub = contrib(&t[i], h->max_tf, h->min_dl);
     t[i].bub_first = t[i].bub_last = VS__DOC_END;
-    L[i] = (lane){t[i].cur.doc, t[i].ub, i};
+    while (j > 0 && t[u[j - 1]].ub > t[i].ub) { /* by bound, stable */
+      u[j] = u[j - 1];
+      j--;
+    }
+    u[j] = i;
   }
-  resort(L, n, n - 1);
+  prefix[0] = 0;
+  for (size_t i = 0; i < n; i++)
+    prefix[i + 1] = prefix[i] + t[u[i]].ub;
 
   for (;;) {
-    double theta = prune ? slack(threshold(heap)) : -INFINITY, acc = 0, bsum = 0;
-    size_t p = n;
-    uint64_t pd, nd;
+    double theta = prune ? slack(threshold(heap)) : -INFINITY, s, bound;
+    uint64_t d = VS__DOC_END;
+    int ok = 1;
 
-    /* The pivot: the first cursor at which the lists' bounds add up to
-     * more than the threshold.  No document before its doc can win. */
-    for (size_t i = 0; i < n && L[i].doc != VS__DOC_END; i++) {
-      acc += L[i].ub;
-      if (acc > theta) {
-        p = i;
-        break;
-      }
-    }
-    if (p == n)
+    while (e < n && prefix[e + 1] <= theta)
+      e++;
+    for (size_t j = e; j < n; j++)
+      if (t[u[j]].cur.doc < d)
+        d = t[u[j]].cur.doc;
+    if (d == VS__DOC_END)
       break;
-    pd = L[p].doc;
-    while (p + 1 < n && L[p + 1].doc == pd)
-      p++;
+    s = 0;
+    for (size_t j = e; j < n; j++)
+      if (t[u[j]].cur.doc == d)
+        s += contrib(&t[u[j]], t[u[j]].cur.tf, t[u[j]].cur.dl);
+    if (prune && e > 0) {
+      /* The non-essential terms' bounds in the blocks that may hold d. */
+      bound = s;
+      for (size_t j = 0; j < e; j++)
+        bound += block_bound(&t[u[j]], d);
+      if (bound <= theta)
+        ok = 0;
+      /* Probe them, the likeliest to matter first, while d can win. */
+      for (size_t j = e; ok && j-- > 0;) {
+        vs__pcur *c = &t[u[j]].cur;
 
-    /* The same test with the bounds of the blocks that would hold pd. */
-    if (prune)
-      for (size_t i = 0; i <= p; i++)
-        bsum += block_bound(&t[L[i].idx], pd);
-    if (!prune || bsum > theta) {
-      if (L[0].doc == pd) {
-        double s = 0;
-
-        /* Every cursor at pd is in L[0..p]: add them in the terms' order. */
-        for (size_t i = 0; i <= p; i++) {
-          size_t j = i, x = L[i].idx;
-          while (j > 0 && at[j - 1] > x) {
-            at[j] = at[j - 1];
-            j--;
-          }
-          at[j] = x;
-        }
-        for (size_t i = 0; i <= p; i++)
-          s += contrib(&t[at[i]], t[at[i]].cur.tf, t[at[i]].cur.dl);
-        (*scored)++;
-        if (s > threshold(heap) && (keep == NULL || keep(kctx, pd)))
-          heap_push(heap, s, pd);
-        for (size_t i = 0; i <= p; i++) {
-          vs__pcur_next(&t[L[i].idx].cur);
-          L[i].doc = t[L[i].idx].cur.doc;
-        }
-      } else {
-        /* Nothing before pd can win: bring the lagging cursors up. */
-        for (size_t i = 0; i < p && L[i].doc < pd; i++) {
-          vs__pcur_advance(&t[L[i].idx].cur, pd);
-          L[i].doc = t[L[i].idx].cur.doc;
-        }
+        bound -= block_bound(&t[u[j]], d);
+        vs__pcur_advance(c, d);
+        if (c->doc == d)
+          s += contrib(&t[u[j]], c->tf, c->dl);
+        if (s + bound <= theta)
+          ok = 0;
       }
     } else {
-      /* No document up to the end of the shortest of these blocks, nor
-       * before the next list's doc, can win: jump past them. */
-      nd = p + 1 < n ? L[p + 1].doc : VS__DOC_END;
-      for (size_t i = 0; i <= p; i++) {
-        const vs__pcur *c = &t[L[i].idx].cur;
-        uint64_t after = c->blk_first > pd ? c->blk_first : c->blk_last + 1;
-        if (c->blk_last != VS__DOC_END && after < nd)
-          nd = after;
-      }
-      if (nd <= pd)
-        nd = pd + 1;
-      for (size_t i = 0; i <= p; i++) {
-        vs__pcur_advance(&t[L[i].idx].cur, nd);
-        L[i].doc = t[L[i].idx].cur.doc;
-      }
+      for (size_t j = 0; j < e; j++)
+        vs__pcur_advance(&t[u[j]].cur, d);
     }
-    resort(L, n, p);
+    if (ok) {
+      s = 0; /* the score proper, added in the terms' order */
+      for (size_t i = 0; i < n; i++)
+        if (t[i].cur.doc == d)
+          s += contrib(&t[i], t[i].cur.tf, t[i].cur.dl);
+      (*scored)++;
+      if (s > threshold(heap) && (keep == NULL || keep(kctx, d)))
+        heap_push(heap, s, d);
+    }
+    for (size_t j = e; j < n; j++)
+      if (t[u[j]].cur.doc == d)
+        vs__pcur_next(&t[u[j]].cur);
   }
   return cursor_error(t, n);
 }

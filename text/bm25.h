@@ -1,5 +1,5 @@
 /*
- * bm25.h: top-k BM25 over posting cursors, with block-max WAND.
+ * bm25.h: top-k BM25 over posting cursors, with block-max MaxScore.
  *
  * The caller opens one cursor per (query term, field) in one run and gives
  * each its weights; vs__bm25_run() scores that run's documents into a heap
@@ -14,9 +14,13 @@
  * with w = weight * idf * (k1 + 1), ka = k1 * (1 - b), kb = k1 * b / avgdl.
  * A document's score is the sum over the terms it holds, added in the
  * order of the terms array, so pruned and exhaustive scoring produce the
- * same bits.  Block-max WAND (Ding and Suel, SIGIR 2011) skips documents
- * whose upper bound -- from each list's (max tf, min dl), then from each
- * block's -- cannot beat the k-th best score.
+ * same bits.  Block-max MaxScore (Turtle and Flood 1995, with Lucene's
+ * per-block bounds) splits the terms by their lists' bounds (max tf, min
+ * dl): those whose bounds together cannot beat the k-th best score only
+ * ever score a document some other term brought up, and only while its
+ * bound -- with their blocks' bounds -- can still win.  Measured here it
+ * ran 1.1x (SciFact) to 1.9x (a Zipf corpus) the speed of block-max WAND,
+ * which spent its time keeping the cursors sorted.
  */
 #ifndef VS_TEXT_BM25_H
 #define VS_TEXT_BM25_H
