@@ -1053,9 +1053,7 @@ static int search_run(MDB_txn *txn, const vs__coll *c, const trun *r, const qter
   } else if (mrc == 0 && n) {
     mrc = vs__bm25_run(bt, n, heap, 1, keep, kc, &tc->info.candidates);
   }
-  for (size_t i = 0; i < n; i++)
-    vs__pcur_close(&bt[i].cur);
-  if (mrc)
+  if (mrc) /* the LMDB cursors stay open for the next run: text_step closes them */
     rc = tp_err(err, mrc, "read postings");
   return rc;
 }
@@ -1102,7 +1100,7 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
     goto out;
   }
   qt = vs__malloc(q.ne * c->n_text * sizeof(*qt));
-  bt = vs__malloc(q.ne * c->n_text * sizeof(*bt));
+  bt = vs__calloc(q.ne * c->n_text, sizeof(*bt)); /* no LMDB cursors yet */
   if (qt == NULL || bt == NULL) {
     rc = vs__err(err, VS_ENOMEM, "out of memory");
     goto out;
@@ -1193,6 +1191,8 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
 out:
   if (set)
     roaring_bitmap_free(set);
+  for (size_t i = 0; bt && i < q.ne * c->n_text; i++)
+    vs__pcur_close(&bt[i].cur);
   vs__free(heap.h);
   vs__free(qt);
   vs__free(bt);

@@ -247,29 +247,32 @@ int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint64_t run, unsigned
   MDB_val k, v;
   int mrc;
 
-  c->mc = NULL;
   c->err = 0;
   c->doc = VS__DOC_END;
   c->in_block = 0;
   c->doc_here = 0;
   if (len == 0 || len > VS__TERM_MAX)
     return MDB_NOTFOUND;
-  if ((mrc = vs__tp_head_get(txn, dbi, run, field, term, len, &c->head)))
-    return mrc;
-  if ((mrc = mdb_cursor_open(txn, dbi, &c->mc)))
-    return mrc;
-  c->plen = head_key(c->prefix, run, field, term, len);
-  c->prefix[c->plen++] = 0;
-  memcpy(c->prefix + c->plen, "\0\0\0\0\0\0\0\0", 8);
-  k.mv_size = c->plen + 8;
-  k.mv_data = c->prefix;
-  mrc = mdb_cursor_get(c->mc, &k, &v, MDB_SET_RANGE);
-  block_at(c, mrc, &k, &v);
-  if (!c->in_block || decode_one(c)) {
-    mrc = c->err ? c->err : VS__TP_CORRUPT; /* a header promises postings */
-    vs__pcur_close(c);
+  if (c->mc == NULL && (mrc = mdb_cursor_open(txn, dbi, &c->mc))) {
+    c->mc = NULL;
     return mrc;
   }
+  /* One tree search: the header, then its first block right after it. */
+  c->plen = head_key(c->prefix, run, field, term, len);
+  k.mv_size = c->plen;
+  k.mv_data = c->prefix;
+  if ((mrc = mdb_cursor_get(c->mc, &k, &v, MDB_SET_KEY)))
+    return mrc;
+  if (v.mv_size != HEAD_SIZE)
+    return VS__TP_CORRUPT;
+  memcpy(&c->head, v.mv_data, HEAD_SIZE);
+  if (c->head.df == 0)
+    return VS__TP_CORRUPT;
+  c->prefix[c->plen++] = 0;
+  mrc = mdb_cursor_get(c->mc, &k, &v, MDB_NEXT);
+  block_at(c, mrc, &k, &v);
+  if (!c->in_block || decode_one(c))
+    return c->err ? c->err : VS__TP_CORRUPT; /* a header promises postings */
   set_doc(c, 0);
   return 0;
 }

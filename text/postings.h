@@ -102,9 +102,12 @@ typedef struct vs__pcur {
   uint32_t tfs[VS__BLOCK_DOCS], dls[VS__BLOCK_DOCS];
 } vs__pcur;
 
-/* Open a cursor on term `term` of `field` in run `run`, on its first posting.
- * Returns 0, MDB_NOTFOUND (the run does not hold the term; the cursor is
- * then closed), VS__TP_CORRUPT, or an LMDB error. */
+/* Position cursor c on term `term` of `field` in run `run`, on its first
+ * posting.  c->mc is an LMDB cursor on (txn, dbi) to reuse, or NULL: then
+ * one is opened; either way vs__pcur_close() releases it, also after a
+ * failure, and a cursor may be opened again on another term meanwhile.
+ * Returns 0, MDB_NOTFOUND (the run does not hold the term), VS__TP_CORRUPT,
+ * or an LMDB error. */
 int vs__pcur_open(vs__pcur *c, MDB_txn *txn, MDB_dbi dbi, uint64_t run, unsigned field,
                   const char *term, size_t len);
 void vs__pcur_close(vs__pcur *c);
