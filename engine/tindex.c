@@ -579,8 +579,11 @@ int vs__tbatch_remove(vs__tbatch *b, uint64_t pid, const uint8_t *payload, size_
   acc_reset(&b->del);
   if ((rc = acc_doc(&b->del, b->c, b->an, pid, payload, len, err)))
     return rc;
-  if (b->del.nt == 0 || (r = run_of(&b->man, pid)) == NULL)
-    return VS_OK;
+  if (b->del.nt == 0)
+    return VS_OK; /* it held no terms */
+  if ((r = run_of(&b->man, pid)) == NULL)
+    return vs__err(err, VS_ECORRUPT, "point %llu has text that no run of the text index holds",
+                   (unsigned long long)pid);
   for (size_t i = 0; i < b->del.nt; i++) {
     const tentry *e = &b->del.e[b->del.t[i].entry];
 

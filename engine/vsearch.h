@@ -540,7 +540,8 @@ typedef struct vs_text_params {
  * candidates = points fully scored.  A query whose every term is a stopword
  * returns no hits.  Returns VS_OK; VS_EINVAL (k = 0, invalid UTF-8, a weight
  * naming no text field or not finite and >= 0); VS_ETOOLARGE (k over
- * VS_K_MAX, text over VS_QUERY_TEXT_MAX); VS_ENOTFOUND; VS_ENOMEM.
+ * VS_K_MAX, text over VS_QUERY_TEXT_MAX, more than 1024 distinct terms
+ * times text fields); VS_ENOTFOUND; VS_ENOMEM.
  * Thread-safe. */
 int vs_text_search(vs_db *db, const char *name, const vs_text_params *p, vs_hit **hits, size_t *n,
                    vs_search_info *info, vs_error *err);
