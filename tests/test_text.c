@@ -302,6 +302,49 @@ static void test_hand_computed(void **state) {
     msgpack_sbuffer_destroy(&sb[i]);
 }
 
+/* An array of strings is one text: the same terms and length as the
+ * strings joined; other values in a text field are not text. */
+static void test_array_field(void **state) {
+  tu_fixture *fx = *state;
+  const char *fields[] = {"body"};
+  vs_collection_config cfg = {"a", 0, VS_METRIC_L2, NULL, fields, 1, "english", 0, 0};
+  vs_text_params p = {"quick dog", 9, 10};
+  msgpack_sbuffer sb[3];
+  msgpack_packer pk;
+  vs_point pt[3];
+  vs_hit *hits;
+  size_t n;
+  vs_error err;
+
+  TU_EXPECT(vs_collection_create(fx->db, &cfg, &err), VS_OK, &err);
+  for (int i = 0; i < 3; i++) {
+    msgpack_sbuffer_init(&sb[i]);
+    msgpack_packer_init(&pk, &sb[i], msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "body", 4);
+    if (i == 0) {
+      msgpack_pack_str_with_body(&pk, "quick brown fox lazy dog", 24);
+    } else if (i == 1) {
+      msgpack_pack_array(&pk, 3);
+      msgpack_pack_str_with_body(&pk, "quick brown", 11);
+      msgpack_pack_str_with_body(&pk, "fox", 3);
+      msgpack_pack_str_with_body(&pk, "lazy dog", 8);
+    } else {
+      msgpack_pack_int(&pk, 7); /* not text: indexes nothing */
+    }
+    pt[i] = (vs_point){vs_id_int((uint64_t)i), NULL, 0, sb[i].data, sb[i].size};
+  }
+  TU_EXPECT(vs_upsert(fx->db, "a", pt, 3, &err), VS_OK, &err);
+  TU_EXPECT(vs_text_search(fx->db, "a", &p, &hits, &n, NULL, &err), VS_OK, &err);
+  assert_int_equal(n, 2);
+  assert_int_equal(hits[0].id.num, 0);
+  assert_int_equal(hits[1].id.num, 1);
+  assert_true(hits[0].score > 0 && hits[0].score == hits[1].score);
+  vs_free(hits);
+  for (int i = 0; i < 3; i++)
+    msgpack_sbuffer_destroy(&sb[i]);
+}
+
 /* Random corpora in batches of every size (so runs merge), replacements
  * and deletes, checked against the oracle, then again after a reopen. */
 static void test_oracle(void **state) {
@@ -633,6 +676,7 @@ static int setup(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_hand_computed, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_array_field, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_oracle, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_filters, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_immediate, setup, tu_teardown),
