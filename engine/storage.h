@@ -42,6 +42,14 @@
  *   c<cid>.log  MDB_INTEGERKEY u64 seq -> change record: u8 op (1 upsert, 2 delete),
  *               u64 native pid.  9 bytes.
  *
+ * A collection with text fields has two more, the text index, written in
+ * the same transactions as the points (layouts in text/postings.h and
+ * engine/tindex.c):
+ *
+ *   c<cid>.txt  runs of block-compressed posting lists, keyed by u64 BE run id,
+ *               field, term (and first pid for a block).
+ *   c<cid>.tdf  the run list, per-field statistics, per-term deleted counts.
+ *
  * External id key: one kind byte, then the id.  Kind 1 = integer id, followed by
  * its 8 bytes big-endian (so integer ids sort numerically); kind 2 = string id,
  * followed by its 1..256 UTF-8 bytes.  The integer 5 and the string "5" differ.
@@ -87,7 +95,9 @@
 
 #include "engine/vsearch.h"
 
-#define VS__FORMAT_VERSION 1u
+/* Format 2 added the text tables; format 1 databases are refused (VS_EVERSION)
+ * rather than migrated: no release ever wrote them. */
+#define VS__FORMAT_VERSION 2u
 #define VS__POINT_RECORD_VERSION 1u
 #define VS__COLLECTION_RECORD_VERSION 1u
 
