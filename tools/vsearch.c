@@ -673,6 +673,25 @@ static int cmd_demo(int argc, char **argv) {
     printf("\n");
     vs_free(hits);
   }
+  {
+    /* The titles are the collection's text field: BM25 over them. */
+    vs_text_params tp = {"fusion for BM25", 15, 3, VS_GET_PAYLOAD};
+    vs_search_info si;
+    vs_hit *hits;
+    size_t n;
+
+    if ((rc = vs_text_search(db, "demo", &tp, &hits, &n, &si, &err)))
+      goto fail;
+    printf("8. text search \"%s\" over the titles (BM25, plan %s):", tp.text, si.plan);
+    for (size_t i = 0; i < n; i++) {
+      printf(" %llu (%.3f", (unsigned long long)hits[i].id.num, hits[i].score);
+      printf(", ");
+      print_payload(hits[i].payload, hits[i].payload_len);
+      printf(")");
+    }
+    printf("\n");
+    vs_free(hits);
+  }
   vs_db_close(db);
   printf("done: inspect with `build/vsearch stats %s` or `mdb_stat -a %s`\n", dir, dir);
   return 0;
