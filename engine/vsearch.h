@@ -425,7 +425,18 @@ typedef struct vs_search_params {
   int exact;               /* nonzero: scan every live point, ignore the index */
   unsigned with;           /* VS_GET_VECTOR | VS_GET_PAYLOAD: what hits carry */
   const vs_filter *filter; /* NULL, or only points passing it are returned */
+  /* Points never to return (already seen), up to VS_EXCLUDE_MAX; ids with
+   * no point are ignored.  k hits still come back whenever k points pass
+   * the filter and are not excluded. */
+  const vs_id *exclude;
+  size_t n_exclude;
+  /* With VS_GET_PAYLOAD: NULL returns the whole payload, else only these
+   * top-level fields (a field the point lacks is left out). */
+  const char *const *payload_fields;
+  size_t n_payload_fields;
 } vs_search_params;
+
+#define VS_EXCLUDE_MAX 100000
 
 /* One search result.  Pointers point into the same allocation. */
 typedef struct vs_hit {
@@ -435,6 +446,12 @@ typedef struct vs_hit {
   const float *vector;
   const uint8_t *payload; /* msgpack map, NULL unless VS_GET_PAYLOAD and non-empty */
   size_t payload_len;
+  /* vs_hybrid_search with explain: the hit's rank (from 1; 0 = not in that
+   * leg's candidates) and score in each leg.  With group_by: the number of
+   * its group (0 for the best group).  Zero otherwise. */
+  uint32_t vector_rank, text_rank;
+  float vector_score, text_score;
+  uint32_t group;
 } vs_hit;
 
 /* How a search ran.  `plan` is one of "exact" (a scan of every stored
@@ -551,6 +568,113 @@ int vs_text_search(vs_db *db, const char *name, const vs_text_params *p, vs_hit 
  * ignored.  Returns as vs_text_search.  Thread-safe. */
 int vs_text_count(vs_db *db, const char *name, const vs_text_params *p, uint64_t *out,
                   vs_error *err);
+
+/* ---------------------------------------------------------------------------
+ * Hybrid search, RAG and recommenders
+ * ------------------------------------------------------------------------- */
+
+typedef enum vs_fusion {
+  VS_FUSION_RRF = 0,      /* sum over legs of weight / (rrf_k + rank), rank from 1 */
+  VS_FUSION_WEIGHTED = 1, /* sum over legs of weight * min-max normalised score */
+} vs_fusion;
+
+typedef struct vs_hybrid_params {
+  const float *vector; /* the vector leg's query (NULL: no vector leg) */
+  size_t dim;
+  const char *text; /* the text leg's query, `len` bytes (NULL: no text leg) */
+  size_t len;
+  size_t k;          /* hits (or groups, with group_by) to return: 1..VS_K_MAX */
+  size_t candidates; /* depth of each leg: 0 = max(k, 100); at most VS_K_MAX */
+  vs_fusion fusion;
+  double rrf_k;         /* 0 = 60 */
+  double vector_weight; /* both weights 0 = 1 and 1 */
+  double text_weight;
+  int ef, nprobe;                 /* the vector leg's, as in vs_search_params */
+  const vs_field_weight *weights; /* the text leg's field weights */
+  size_t n_weights;
+  const vs_filter *filter; /* applied in both legs */
+  const vs_id *exclude;    /* never returned, by either leg */
+  size_t n_exclude;
+  unsigned with;
+  const char *const *payload_fields;
+  size_t n_payload_fields;
+  int explain; /* fill vector_rank/score and text_rank/score of each hit */
+  /* RAG: keep the best group_size hits of each value of payload field
+   * group_by (a hit lacking the field is a group of its own), k groups
+   * back, best group first; applied after fusion (and MMR). */
+  const char *group_by;
+  size_t group_size; /* 0 = 1 */
+  /* MMR re-ranking of the fused candidates: when mmr_lambda > 0, pick hits
+   * one at a time maximising lambda * sim(q, d) - (1 - lambda) * max sim(d,
+   * chosen), sim = the collection's similarity on the stored vectors
+   * (negated squared distance for l2), among the best mmr_candidates fused
+   * candidates (0 = all of them).  Needs the vector leg. */
+  double mmr_lambda; /* 0 = no MMR; else in (0, 1] */
+  size_t mmr_candidates;
+} vs_hybrid_params;
+
+/* How a hybrid search ran: each leg's own info (plan "none" for a leg not
+ * asked for, "empty" for one with no results), `legs` = "vector+text",
+ * "vector", "text" or "none" (the legs that contributed), and `note`
+ * saying why a leg was dropped ("" when none was). */
+typedef struct vs_hybrid_info {
+  vs_search_info vector, text;
+  char legs[16];
+  char note[96];
+} vs_hybrid_info;
+
+/* Hybrid search: both legs in one snapshot, each with the filter and the
+ * exclusions, to `candidates` deep, fused; ties in the fused score go to
+ * the better vector rank, then the better text rank, then the older point.
+ * A leg with no results (no vector given, a text-only collection, no text
+ * fields, a query of stopwords) leaves the other leg's order, said in
+ * info->note.  Hits as vs_search's; score = the fused score.  Returns
+ * VS_OK; VS_EINVAL (no leg asked for, bad weights, rrf_k <= 0, lambda out
+ * of range, MMR without a vector, group_by empty); VS_EDIM; VS_ETOOLARGE;
+ * VS_ENOTFOUND; VS_ENOMEM.  Thread-safe. */
+int vs_hybrid_search(vs_db *db, const char *name, const vs_hybrid_params *p, vs_hit **hits,
+                     size_t *n, vs_hybrid_info *info, vs_error *err);
+
+/* Recommend by example (Qdrant's average_vector strategy): the query is
+ * mean(positive) + (mean(positive) - mean(negative)), or mean(positive)
+ * without negatives, where examples are points (by id: their stored
+ * vectors) or raw vectors; then a vector search with the filter, from
+ * which the examples given by id and the excluded ids are left out.  At
+ * least one positive example.  Returns as vs_search, and VS_ENOTFOUND when
+ * an example id has no point. */
+typedef struct vs_recommend_params {
+  const vs_id *positive; /* example points */
+  size_t n_positive;
+  const vs_id *negative;
+  size_t n_negative;
+  const float *positive_vectors; /* n_positive_vectors x dim floats */
+  size_t n_positive_vectors;
+  const float *negative_vectors;
+  size_t n_negative_vectors;
+  size_t dim; /* of the example vectors, when there are any */
+  size_t k;
+  int ef, nprobe;
+  const vs_filter *filter;
+  const vs_id *exclude;
+  size_t n_exclude;
+  unsigned with;
+  const char *const *payload_fields;
+  size_t n_payload_fields;
+} vs_recommend_params;
+
+int vs_recommend(vs_db *db, const char *name, const vs_recommend_params *p, vs_hit **hits,
+                 size_t *n, vs_search_info *info, vs_error *err);
+
+/* Many vector searches in one call: p[0..nq) share k, ef, nprobe, exact,
+ * with, filter and payload_fields (VS_EINVAL otherwise) and each has its own
+ * vector and exclusions.  They run in parallel over the cores (OpenMP).
+ * Results are those of nq vs_search calls: query i's hits
+ * are (*hits)[off[i] .. off[i + 1]), in one allocation released with
+ * vs_free(); `off` is caller-provided with nq + 1 entries.  Returns as
+ * vs_search (the first failing query's status).  Thread-safe. */
+#define VS_BATCH_MAX 10000
+int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size_t nq,
+                    vs_hit **hits, size_t *off, vs_error *err);
 
 /* ---------------------------------------------------------------------------
  * Change log
