@@ -13,14 +13,40 @@ typedef struct vs__scored {
   uint64_t pid;
 } vs__scored;
 
+/* Point versions to leave out of a query's results, sorted and distinct. */
+typedef struct vs__pidset {
+  uint64_t *pids;
+  size_t n;
+} vs__pidset;
+
+/* Check a list of ids to exclude (count, each id). */
+int vs__exclude_check(const vs_id *ids, size_t n, vs_error *err);
+/* The pids of the live points among ids[0..n) in txn's snapshot (ids with
+ * no point are skipped).  Free with vs__pidset_free. */
+int vs__exclude_resolve(MDB_txn *txn, const vs__coll *c, const vs_id *ids, size_t n,
+                        vs__pidset *out, vs_error *err);
+int vs__pidset_has(const vs__pidset *s, uint64_t pid);
+/* Remove the set's pids from a bitmap of pids. */
+#include <roaring/roaring.h>
+void vs__pidset_remove_from(const vs__pidset *s, roaring_bitmap_t *set);
+void vs__pidset_free(vs__pidset *s);
+
+/* Copy the entries of payload map p[0..len) whose keys are among
+ * fields[0..nf) to out (room for len + 5 bytes) as a new map; returns its
+ * size, 0 when no field is there (or p is not a map). */
+size_t vs__payload_project(const uint8_t *p, size_t len, const char *const *fields, size_t nf,
+                           uint8_t *out);
+
 /* Turn the best points into hits: the first `want` of top[0..avail) whose
  * point this snapshot holds (when may_miss; otherwise each must exist),
- * with what `with` asks for, in one allocation (hit array, then vectors,
+ * with what `with` asks for (the payload projected onto fields[0..nfields)
+ * when nfields > 0), in one allocation (hit array, then vectors,
  * then id strings and payloads) stored in *hits as soon as it is made (the
  * caller frees it, on errors too).  top is compacted to the hits kept;
  * *n receives their number.  Returns VS_OK, VS_ENOMEM, VS_ECORRUPT or an
  * LMDB read's status. */
 int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail, size_t want,
-                  int may_miss, unsigned with, vs_hit **hits, size_t *n, vs_error *err);
+                  int may_miss, unsigned with, const char *const *fields, size_t nfields,
+                  vs_hit **hits, size_t *n, vs_error *err);
 
 #endif /* VS_ENGINE_QUERY_H */

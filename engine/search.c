@@ -53,6 +53,7 @@ typedef struct search_ctx {
   int retries;  /* attempts that found the index past their snapshot */
   vs_hit *hits; /* the output allocation */
   vs_search_info info;
+  vs__pidset ex; /* p->exclude, resolved in the snapshot */
 } search_ctx;
 
 static int higher_better(vs_metric m) {
@@ -149,18 +150,23 @@ static int record_passes(const vs__filter *f, const MDB_val *rec) {
 typedef struct passing {
   MDB_txn *txn;
   const vs__coll *c;
-  const vs__filter *f;
+  const vs__filter *f;         /* NULL: no filter */
   const roaring_bitmap_t *set; /* NULL: apply f point by point */
+  const vs__pidset *ex;        /* excluded points (already taken out of set) */
 } passing;
 
-/* vs__keep_fn for the index: a bitmap probe, or look the point up and
- * apply the filter. */
+/* vs__keep_fn for the index: not excluded, and a bitmap probe, or look the
+ * point up and apply the filter. */
 static int keep_passing(void *ctx, uint64_t pid) {
   const passing *ps = ctx;
   MDB_val k = {sizeof(pid), &pid}, v;
 
   if (ps->set)
     return pid <= UINT32_MAX && roaring_bitmap_contains(ps->set, (uint32_t)pid);
+  if (ps->ex->n && vs__pidset_has(ps->ex, pid))
+    return 0;
+  if (ps->f == NULL)
+    return 1;
   return mdb_get(ps->txn, ps->c->dbi[VS__DBI_PTS], &k, &v) == 0 && record_passes(ps->f, &v);
 }
 
@@ -187,6 +193,8 @@ static int scan_all(MDB_txn *txn, const vs__coll *c, const vs__filter *f, search
     const float *x = val.mv_data;
 
     memcpy(&pid, key.mv_data, 8);
+    if (sc->ex.n && vs__pidset_has(&sc->ex, pid))
+      continue;
     if (f) {
       if (!record_passes(f, &val))
         continue;
@@ -474,7 +482,8 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
 /* make_hits: hand the result to vs__hits_make (engine/query.h). */
 static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
   return vs__hits_make(txn, c, sc->top, sc->nall ? sc->nall : sc->ntop, sc->ntop, sc->nall != 0,
-                       sc->p->with, &sc->hits, &sc->ntop, err);
+                       sc->p->with, sc->p->payload_fields, sc->p->n_payload_fields, &sc->hits,
+                       &sc->ntop, err);
 }
 
 /* Choose the plan.  Without a filter: the index, or the scan when asked.
@@ -488,7 +497,7 @@ static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *
  * points; without it, every payload is read and matched. */
 static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
   const vs__filter *f = (const vs__filter *)sc->p->filter;
-  passing ps = {txn, c, f, NULL};
+  passing ps = {txn, c, f, NULL, &sc->ex};
   roaring_bitmap_t *set = NULL;
   vs__state st;
   double sel, few;
@@ -496,8 +505,10 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
 
   sc->info.selectivity = 1.0;
   if (f == NULL) {
-    strcpy(sc->info.plan, sc->p->exact ? "exact" : "index");
-    return sc->p->exact ? scan_all(txn, c, NULL, sc, err) : index_search(db, txn, c, NULL, sc, err);
+    /* Exclusions alone: the index skips them through its IDSelector. */
+    strcpy(sc->info.plan, sc->p->exact ? "exact" : sc->ex.n ? "index-filtered" : "index");
+    return sc->p->exact ? scan_all(txn, c, NULL, sc, err)
+                        : index_search(db, txn, c, sc->ex.n ? &ps : NULL, sc, err);
   }
   rc = vs__state_get(db, txn, c->cid, &st, err);
   if (rc)
@@ -506,7 +517,10 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   if (rc)
     return rc;
   if (set) {
-    double pass = (double)roaring_bitmap_get_cardinality(set);
+    double pass;
+
+    vs__pidset_remove_from(&sc->ex, set);
+    pass = (double)roaring_bitmap_get_cardinality(set);
 
     sel = st.count ? pass / (double)st.count : 0.0;
     sel = sel > 1.0 ? 1.0 : sel;
@@ -536,6 +550,7 @@ static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
   vs__free(sc->q);
   vs__free(sc->top);
   vs__free(sc->hits);
+  vs__pidset_free(&sc->ex);
   sc->q = NULL, sc->top = NULL, sc->hits = NULL, sc->ntop = 0, sc->nall = 0;
   memset(&sc->info, 0, sizeof(sc->info));
   if (c->dim == 0)
@@ -557,7 +572,9 @@ static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
     for (uint32_t j = 0; j < c->dim; j++)
       sc->q[j] /= norm;
   }
-  rc = plan_and_run(db, txn, c, sc, err);
+  rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &sc->ex, err);
+  if (rc == VS_OK)
+    rc = plan_and_run(db, txn, c, sc, err);
   if (rc == VS_OK && sc->ntop == 0)
     strcpy(sc->info.plan, "empty");
   return rc ? rc : make_hits(txn, c, sc, err);
@@ -584,11 +601,16 @@ int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **h
     return vs__err(err, VS_ETOOLARGE, "ef and nprobe are limited to %d", VS_EF_MAX);
   if (p->with & ~(unsigned)(VS_GET_VECTOR | VS_GET_PAYLOAD))
     return vs__err(err, VS_EINVAL, "unknown 'with' flags 0x%x", p->with);
+  if ((rc = vs__exclude_check(p->exclude, p->n_exclude, err)))
+    return rc;
+  if (p->n_payload_fields && p->payload_fields == NULL)
+    return vs__err(err, VS_EINVAL, "payload_fields is NULL");
   memset(&sc, 0, sizeof(sc));
   sc.p = p;
   rc = vs__coll_read(db, name, search_step, &sc, err);
   vs__free(sc.q);
   vs__free(sc.top);
+  vs__pidset_free(&sc.ex);
   if (rc) {
     vs__free(sc.hits);
     return rc;
@@ -696,7 +718,8 @@ int vs_count_where(vs_db *db, const char *name, const vs_filter *filter, uint64_
 /* Turn the top pids into hits: one allocation holding the hit array, then
  * vectors, then id strings and payloads. */
 int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail, size_t want,
-                  int may_miss, unsigned with, vs_hit **hits, size_t *n, vs_error *err) {
+                  int may_miss, unsigned with, const char *const *fields, size_t nfields,
+                  vs_hit **hits, size_t *n, vs_error *err) {
   size_t size, fbytes = 0, bbytes = 0, j = 0;
   vs_hit *out;
   vs__prec *recs;
@@ -726,7 +749,7 @@ int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail
     if (recs[j].id.kind == VS_ID_STR)
       bbytes += recs[j].id.len + 1;
     if (with & VS_GET_PAYLOAD)
-      bbytes += recs[j].payload_len;
+      bbytes += recs[j].payload_len + (nfields ? 5 : 0);
     if ((with & VS_GET_VECTOR) && c->dim)
       fbytes += (size_t)c->dim * sizeof(float);
     top[j++] = top[i];
@@ -752,10 +775,15 @@ int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail
       bp += h->id.len + 1;
     }
     if ((with & VS_GET_PAYLOAD) && recs[i].payload_len) {
-      memcpy(bp, recs[i].payload, recs[i].payload_len);
-      h->payload = (const uint8_t *)bp;
-      h->payload_len = recs[i].payload_len;
-      bp += recs[i].payload_len;
+      size_t len = recs[i].payload_len;
+
+      if (nfields)
+        len = vs__payload_project(recs[i].payload, len, fields, nfields, (uint8_t *)bp);
+      else
+        memcpy(bp, recs[i].payload, len);
+      h->payload = len ? (const uint8_t *)bp : NULL;
+      h->payload_len = len;
+      bp += len;
     }
     if ((with & VS_GET_VECTOR) && c->dim) {
       const float *x;

@@ -945,7 +945,8 @@ typedef struct keep_ctx {
   MDB_txn *txn;
   const vs__coll *c;
   const vs__filter *f;
-  const roaring_bitmap_t *set;
+  const roaring_bitmap_t *set; /* the filter's passing set, exclusions taken out */
+  const vs__pidset *ex;
   int deleted;
 } keep_ctx;
 
@@ -956,6 +957,8 @@ static int keep(void *ctx, uint64_t pid) {
 
   if (k->set)
     return pid <= UINT32_MAX && roaring_bitmap_contains(k->set, (uint32_t)pid);
+  if (k->ex->n && vs__pidset_has(k->ex, pid))
+    return 0;
   if (k->f == NULL && !k->deleted)
     return 1;
   if (mdb_get(k->txn, k->c->dbi[VS__DBI_PTS], &key, &v))
@@ -1071,7 +1074,8 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
   vs__bm25_term *bt = NULL;
   vs__bm25_heap heap = {NULL, 0, p->k};
   roaring_bitmap_t *set = NULL;
-  keep_ctx kc = {txn, c, f, NULL, 0};
+  vs__pidset ex = {NULL, 0};
+  keep_ctx kc = {txn, c, f, NULL, &ex, 0};
   size_t nq = 0;
   uint64_t sum_df = 0;
   int rc, scan;
@@ -1160,11 +1164,15 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
     goto out;
   }
   strcpy(tc->info.plan, "bm25");
+  if ((rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &ex, err)))
+    goto out;
   if (f) {
     vs__state st;
     if ((rc = vs__state_get(db, txn, c->cid, &st, err)) ||
         (rc = vs__pindex_eval(db, txn, c, &st, f, &set, err)))
       goto out;
+    if (set)
+      vs__pidset_remove_from(&ex, set);
     kc.set = set;
     if (set) {
       uint64_t pass = roaring_bitmap_get_cardinality(set);
@@ -1189,11 +1197,13 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
     }
     for (size_t i = 0; i < heap.n; i++)
       tc->top[i] = (vs__scored){(float)heap.h[i].score, heap.h[i].pid};
-    rc = vs__hits_make(txn, c, tc->top, heap.n, heap.n, 0, p->with, &tc->hits, &tc->ntop, err);
+    rc = vs__hits_make(txn, c, tc->top, heap.n, heap.n, 0, p->with, p->payload_fields,
+                       p->n_payload_fields, &tc->hits, &tc->ntop, err);
   }
 out:
   if (set)
     roaring_bitmap_free(set);
+  vs__pidset_free(&ex);
   for (size_t i = 0; bt && i < q.ne * c->n_text; i++)
     vs__pcur_close(&bt[i].cur);
   vs__free(heap.h);
@@ -1205,6 +1215,8 @@ out:
 }
 
 static int text_check(vs_db *db, const vs_text_params *p, int count_only, vs_error *err) {
+  int rc;
+
   if (db == NULL || p == NULL)
     return vs__err(err, VS_EINVAL, "database handle or parameters are NULL");
   if (p->text == NULL && p->len > 0)
@@ -1222,6 +1234,10 @@ static int text_check(vs_db *db, const vs_text_params *p, int count_only, vs_err
   }
   if (p->n_weights && p->weights == NULL)
     return vs__err(err, VS_EINVAL, "weights is NULL");
+  if ((rc = vs__exclude_check(p->exclude, p->n_exclude, err)))
+    return rc;
+  if (p->n_payload_fields && p->payload_fields == NULL)
+    return vs__err(err, VS_EINVAL, "payload_fields is NULL");
   for (size_t i = 0; i < p->n_weights; i++)
     if (p->weights[i].field == NULL || !isfinite(p->weights[i].weight) || p->weights[i].weight < 0)
       return vs__err(err, VS_EINVAL, "weight %zu must name a field and be finite and >= 0", i);

@@ -544,6 +544,10 @@ typedef struct vs_text_params {
   const vs_filter *filter;        /* NULL, or only points passing it */
   const vs_field_weight *weights; /* NULL: every text field weighs 1 */
   size_t n_weights;               /* fields not named weigh 1 */
+  const vs_id *exclude;           /* as in vs_search_params */
+  size_t n_exclude;
+  const char *const *payload_fields; /* as in vs_search_params */
+  size_t n_payload_fields;
 } vs_text_params;
 
 /* Search collection `name` by BM25 over its text fields.
