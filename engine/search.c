@@ -541,8 +541,9 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   return rc;
 }
 
-static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
-  search_ctx *sc = ctx;
+/* The search proper, up to the ranked candidates in sc->top (all of
+ * sc->nall, or sc->ntop when nall is 0). */
+static int vector_top(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
   const vs_search_params *p = sc->p;
   int rc;
 
@@ -577,7 +578,47 @@ static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
     rc = plan_and_run(db, txn, c, sc, err);
   if (rc == VS_OK && sc->ntop == 0)
     strcpy(sc->info.plan, "empty");
-  return rc ? rc : make_hits(txn, c, sc, err);
+  return rc;
+}
+
+static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  int rc = vector_top(db, txn, c, ctx, err);
+  return rc ? rc : make_hits(txn, c, ctx, err);
+}
+
+int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_params *p,
+                   int *retries, vs__scored **top, size_t *n, vs_search_info *info, vs_error *err) {
+  search_ctx sc;
+  size_t m = 0;
+  int rc;
+
+  *top = NULL;
+  *n = 0;
+  memset(&sc, 0, sizeof(sc));
+  sc.p = p;
+  sc.retries = *retries;
+  rc = vector_top(db, txn, c, &sc, err);
+  *retries = sc.retries;
+  /* Only points this snapshot holds (an index may know newer ones). */
+  for (size_t i = 0; rc == VS_OK && i < (sc.nall ? sc.nall : sc.ntop) && m < p->k; i++) {
+    MDB_val k = {8, &sc.top[i].pid}, v;
+    int mrc = sc.nall ? mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v) : 0;
+
+    if (mrc == 0)
+      sc.top[m++] = sc.top[i];
+    else if (mrc != MDB_NOTFOUND)
+      rc = vs__mdb_err(err, mrc, "read a point");
+  }
+  vs__free(sc.q);
+  vs__pidset_free(&sc.ex);
+  if (rc) {
+    vs__free(sc.top);
+    return rc;
+  }
+  *top = sc.top;
+  *n = m;
+  *info = sc.info;
+  return VS_OK;
 }
 
 int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **hits, size_t *n,

@@ -1064,8 +1064,8 @@ static int search_run(MDB_txn *txn, const vs__coll *c, const trun *r, const qter
   return rc;
 }
 
-static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
-  text_ctx *tc = ctx;
+/* The search proper, up to the ranked pids in tc->top (tc->ntop of them). */
+static int text_top(vs_db *db, MDB_txn *txn, const vs__coll *c, text_ctx *tc, vs_error *err) {
   const vs_text_params *p = tc->p;
   const vs__filter *f = (const vs__filter *)p->filter;
   tacc q;
@@ -1197,8 +1197,7 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
     }
     for (size_t i = 0; i < heap.n; i++)
       tc->top[i] = (vs__scored){(float)heap.h[i].score, heap.h[i].pid};
-    rc = vs__hits_make(txn, c, tc->top, heap.n, heap.n, 0, p->with, p->payload_fields,
-                       p->n_payload_fields, &tc->hits, &tc->ntop, err);
+    tc->ntop = heap.n;
   }
 out:
   if (set)
@@ -1211,6 +1210,33 @@ out:
   vs__free(bt);
   vs__free(man.runs);
   acc_free(&q);
+  return rc;
+}
+
+static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  text_ctx *tc = ctx;
+  const vs_text_params *p = tc->p;
+  int rc = text_top(db, txn, c, tc, err);
+
+  if (rc || tc->ntop == 0 || tc->count_only)
+    return rc;
+  return vs__hits_make(txn, c, tc->top, tc->ntop, tc->ntop, 0, p->with, p->payload_fields,
+                       p->n_payload_fields, &tc->hits, &tc->ntop, err);
+}
+
+int vs__text_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_text_params *p,
+                 vs__scored **top, size_t *n, vs_search_info *info, vs_error *err) {
+  text_ctx tc;
+  int rc;
+
+  memset(&tc, 0, sizeof(tc));
+  tc.p = p;
+  rc = text_top(db, txn, c, &tc, err);
+  *top = rc ? NULL : tc.top;
+  *n = rc ? 0 : tc.ntop;
+  *info = tc.info;
+  if (rc)
+    vs__free(tc.top);
   return rc;
 }
 

@@ -30,8 +30,7 @@ void vs__tbatch_free(vs__tbatch *b);
  * (part of vs_collection_rebuild); *dim receives the collection's dim.
  * VS_OK also when it has no text fields; VS_EINVAL when it is text-only
  * and `spec` names a vector index. */
-int vs__tindex_compact(vs_db *db, const char *name, const char *spec, uint32_t *dim,
-                       vs_error *err);
+int vs__tindex_compact(vs_db *db, const char *name, const char *spec, uint32_t *dim, vs_error *err);
 
 /* Free the idle analyzers.  Called by vs_db_close. */
 void vs__tindex_close(vs_db *db);
