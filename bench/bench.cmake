@@ -32,3 +32,10 @@ target_include_directories(vs_xapian_peer PRIVATE "${CMAKE_SOURCE_DIR}")
 target_compile_options(vs_xapian_peer PRIVATE ${VS_CXX_WARNINGS})
 target_link_libraries(vs_xapian_peer PUBLIC PkgConfig::XAPIAN stdc++)
 target_link_libraries(vsearch_cli PRIVATE vs_xapian_peer)
+
+# Hybrid search on SciFact: BM25, an LSA embedding made with OpenBLAS's LAPACK, RRF and
+# weighted fusion, quality and latency (see the file's opening comment).
+add_executable(bench_hybrid bench/bench_hybrid.c tools/textsets.c)
+target_compile_options(bench_hybrid PRIVATE ${VS_WARNINGS})
+target_link_libraries(bench_hybrid PRIVATE vsearch ${OPENBLAS_LIB} ${JANSSON_LIB} ZLIB::ZLIB
+  PkgConfig::LIBARCHIVE m)

@@ -145,10 +145,7 @@ typedef struct batch {
   size_t join_cap;
 } batch;
 
-typedef struct metrics {
-  double ndcg10, map, r100, r1000;
-  size_t evaluated;
-} metrics;
+typedef ts_measures metrics;
 
 typedef struct peer {
   const char *system;
@@ -670,57 +667,28 @@ static int batch_fill(const corpus *c, batch *b, size_t first, size_t n) {
 
 /* ---- quality --------------------------------------------------------------------------------- */
 
-static int cmp_gain_desc(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Score one ranked list (doc indexes, best first) for query q into sums;
- * returns 0 when the query has no relevant judgment (not evaluated). */
+/* Score one ranked list (doc indexes, best first, within the depth) for
+ * query q into sums; returns 0 when the query has no relevant judgment
+ * (not evaluated), -1 when out of memory. */
 static int score_query(bench *b, const corpus *c, size_t q, const size_t *docs, size_t n,
                        metrics *sum) {
-  size_t j0 = c->joff[q], j1 = c->joff[q + 1], nrel = 0, found = 0, f100 = 0;
-  double ideal[10], idcg = 0, dcg = 0, ap = 0;
-  size_t ni = 0, depth = b->o->depth;
+  size_t j0 = c->joff[q], j1 = c->joff[q + 1];
+  double *ranked;
+  int rc;
 
-  for (size_t j = j0; j < j1; j++)
-    nrel += c->jg[j] > 0;
-  if (nrel == 0)
-    return 0;
+  if (n > b->o->depth)
+    n = b->o->depth;
+  if ((ranked = malloc((n ? n : 1) * sizeof(*ranked))) == NULL)
+    return -1;
   for (size_t j = j0; j < j1; j++)
     b->gain_of[c->jd[j]] = c->jg[j];
-  /* the ideal DCG: the judged gains sorted best first */
-  {
-    double *g = malloc((j1 - j0) * sizeof(double));
-    if (g == NULL)
-      return -1;
-    memcpy(g, c->jg + j0, (j1 - j0) * sizeof(double));
-    qsort(g, j1 - j0, sizeof(double), cmp_gain_desc);
-    for (size_t j = 0; j < j1 - j0 && ni < 10; j++)
-      ideal[ni++] = g[j] > 0 ? g[j] : 0;
-    free(g);
-  }
-  for (size_t r = 0; r < ni; r++)
-    idcg += ideal[r] / log2((double)r + 2.0);
-  for (size_t r = 0; r < n && r < depth; r++) {
-    double g = b->gain_of[docs[r]];
-    if (r < 10)
-      dcg += g / log2((double)r + 2.0);
-    if (g > 0) {
-      found++;
-      ap += (double)found / (double)(r + 1);
-      if (r < 100)
-        f100++;
-    }
-  }
+  for (size_t r = 0; r < n; r++)
+    ranked[r] = b->gain_of[docs[r]];
   for (size_t j = j0; j < j1; j++)
     b->gain_of[c->jd[j]] = 0;
-  sum->ndcg10 += idcg > 0 ? dcg / idcg : 0;
-  sum->map += ap / (double)nrel;
-  sum->r100 += (double)f100 / (double)nrel;
-  sum->r1000 += (double)found / (double)nrel; /* found within min(depth, 1000) */
-  sum->evaluated++;
-  return 1;
+  rc = ts_measure(ranked, n, c->jg + j0, j1 - j0, sum);
+  free(ranked);
+  return rc;
 }
 
 /* ---- vsearch --------------------------------------------------------------------------------- */

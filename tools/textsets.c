@@ -1082,3 +1082,42 @@ size_t ts_synth_query(const ts_synth *g, size_t j, char *buf) {
 
   return words(g, &st, below(&st, 2, 5), g->cdf[QUERY_MIN_RANK - 1], buf);
 }
+
+/* ---- Measures ----------------------------------------------------------------------------- */
+
+static int gain_desc(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x < y) - (x > y);
+}
+
+int ts_measure(const double *ranked, size_t n, const double *judged, size_t nj, ts_measures *sum) {
+  double *ideal, idcg = 0, dcg = 0, ap = 0;
+  size_t nrel = 0, found = 0, f100 = 0;
+
+  for (size_t j = 0; j < nj; j++)
+    nrel += judged[j] > 0;
+  if (nrel == 0)
+    return 0;
+  if ((ideal = malloc(nj * sizeof(*ideal))) == NULL)
+    return -1;
+  memcpy(ideal, judged, nj * sizeof(*ideal));
+  qsort(ideal, nj, sizeof(*ideal), gain_desc);
+  for (size_t r = 0; r < nj && r < 10 && ideal[r] > 0; r++)
+    idcg += ideal[r] / log2((double)r + 2.0);
+  free(ideal);
+  for (size_t r = 0; r < n && r < 1000; r++) {
+    if (r < 10)
+      dcg += ranked[r] / log2((double)r + 2.0);
+    if (ranked[r] > 0) {
+      found++;
+      ap += (double)found / (double)(r + 1);
+      f100 += r < 100;
+    }
+  }
+  sum->ndcg10 += idcg > 0 ? dcg / idcg : 0;
+  sum->map += ap / (double)nrel;
+  sum->r100 += (double)f100 / (double)nrel;
+  sum->r1000 += (double)found / (double)nrel;
+  sum->evaluated++;
+  return 1;
+}

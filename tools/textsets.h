@@ -170,6 +170,24 @@ typedef enum ts_qrels_format {
 int ts_parse_qrels(ts_set *s, ts_qrels_format fmt, const char *file, const char *buf, size_t len,
                    char *msg, size_t msgcap);
 
+/* ---- Measures -------------------------------------------------------------- */
+
+/* Sums over the evaluated queries (divide by `evaluated` for means). */
+typedef struct ts_measures {
+  double ndcg10, map, r100, r1000;
+  size_t evaluated;
+} ts_measures;
+
+/* Add one query's measures to sum, trec_eval's way: ranked[0..n) are the
+ * gains of the retrieved documents, best first (0 for unjudged ones);
+ * judged[0..nj) the gains of all its judged documents, in any order (> 0
+ * is relevant).  nDCG@10 (ndcg_cut.10: graded gains, log2 discount, the
+ * ideal from the judged gains), AP over the n retrieved (MAP), recall at
+ * 100 and at n (capped at 1000).  Returns 0, and adds nothing, when no
+ * judged document is relevant (the query is not evaluated); -1 when out
+ * of memory; else 1. */
+int ts_measure(const double *ranked, size_t n, const double *judged, size_t nj, ts_measures *sum);
+
 /* ---- The synthetic corpus -------------------------------------------------
  *
  * A seeded corpus for speed alone (no qrels): a vocabulary of
