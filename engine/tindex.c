@@ -840,8 +840,17 @@ static int merge_policy(vs__tbatch *b, vs_error *err) {
   for (;;) {
     uint32_t n = b->man.n, same = 1;
 
-    if (n < MERGE_FANOUT)
+    if (n < 2)
       break;
+    /* Keep tiers non-increasing from the oldest run to the newest: a new
+     * run bigger than the one before it absorbs it (else batches of
+     * alternating sizes would never meet MERGE_FANOUT of a tier).  With
+     * RUNS_MAX runs, merge the two newest whatever their tiers. */
+    if (tier(&b->man.runs[n - 2]) < tier(&b->man.runs[n - 1]) || n >= RUNS_MAX) {
+      if ((rc = merge_runs(b, n - 2, n - 1, err)))
+        return rc;
+      continue;
+    }
     while (same < n && tier(&b->man.runs[n - 1 - same]) == tier(&b->man.runs[n - 1]))
       same++;
     if (same < MERGE_FANOUT)
@@ -870,8 +879,6 @@ int vs__tbatch_commit(vs__tbatch *b, vs_error *err) {
     return rc;
   if (r.docs) {
     trun *nr;
-    if (b->man.n >= RUNS_MAX)
-      return vs__err(err, VS_ECORRUPT, "the text index has too many runs");
     if ((nr = vs__realloc(b->man.runs, (b->man.n + 1) * sizeof(trun))) == NULL)
       return vs__err(err, VS_ENOMEM, "out of memory");
     b->man.runs = nr;

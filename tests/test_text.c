@@ -483,6 +483,66 @@ static void test_batch_replace(void **state) {
     msgpack_sbuffer_destroy(&sb[i]);
 }
 
+/* The only text point deleted, replaced by one without text, everything
+ * deleted, rebuilt: the text index can become empty (a merge that leaves
+ * nothing must drop the last runs). */
+static void test_empty_again(void **state) {
+  tu_fixture *fx = *state;
+  static model m;
+  uint64_t rs = 21;
+  static const double wf[NFIELDS] = {1, 1};
+  vs_error err;
+  size_t deleted;
+
+  memset(&m, 0, sizeof(m));
+  m.k1 = 1.2, m.b = 0.75;
+  create_text(fx->db, "t", m.k1, m.b);
+  for (int round = 0; round < 3; round++) {
+    int id = 7;
+    vs_id del = vs_id_int(7);
+
+    make_doc(&m.d[id], &rs, 20);
+    m.d[id].len[0] = m.d[id].len[1] = 3;
+    upsert_docs(fx->db, &m, &id, 1);
+    check_query(fx->db, &m, &rs, 20, 5, wf, -1, -1, NULL);
+    if (round == 1) { /* replaced by a version without text */
+      m.d[id].len[0] = m.d[id].len[1] = 0;
+      upsert_docs(fx->db, &m, &id, 1);
+    } else {
+      TU_EXPECT(vs_delete(fx->db, "t", &del, 1, &deleted, &err), VS_OK, &err);
+      m.d[id].live = 0;
+    }
+    check_query(fx->db, &m, &rs, 20, 5, wf, -1, -1, NULL);
+    TU_EXPECT(vs_collection_rebuild(fx->db, "t", NULL, 0, &err), VS_OK, &err);
+    check_query(fx->db, &m, &rs, 20, 5, wf, -1, -1, NULL);
+  }
+}
+
+/* Batches of alternating sizes still merge: the runs stay few. */
+static void test_runs_stay_few(void **state) {
+  tu_fixture *fx = *state;
+  static model m;
+  uint64_t rs = 31;
+  static const double wf[NFIELDS] = {1, 1};
+  int next = 0;
+
+  memset(&m, 0, sizeof(m));
+  m.k1 = 1.2, m.b = 0.75;
+  create_text(fx->db, "t", m.k1, m.b);
+  for (int batch = 0; batch < 400; batch++) {
+    int ids[20], n = batch % 2 ? 3 : 4 + (int)(tu_rand(&rs) % 12);
+    for (int i = 0; i < n; i++) {
+      ids[i] = next++ % MAXDOCS;
+      make_doc(&m.d[ids[i]], &rs, 100);
+    }
+    upsert_docs(fx->db, &m, ids, (size_t)n);
+  }
+  last_runs = 0;
+  for (int i = 0; i < 20; i++)
+    check_query(fx->db, &m, &rs, 100, 10, wf, -1, -1, NULL);
+  assert_true(last_runs > 0 && last_runs <= 24);
+}
+
 static void test_bad_input(void **state) {
   tu_fixture *fx = *state;
   vs_field_weight bad_field = {"nope", 1}, nan_weight = {"body", NAN};
@@ -681,6 +741,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_filters, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_immediate, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_batch_replace, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_empty_again, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_runs_stay_few, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_sigkill, setup, tu_teardown),
   };

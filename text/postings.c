@@ -481,8 +481,12 @@ int vs__tp_run_drop(MDB_txn *txn, MDB_dbi dbi, uint64_t run) {
   if ((mrc = mdb_cursor_open(txn, dbi, &mc)))
     return mrc;
   put_be64(key, run);
-  for (mrc = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE); mrc == 0;
-       mrc = mdb_cursor_get(mc, &k, &v, MDB_GET_CURRENT)) {
+  /* Seek again after each delete: deleting the table's last key leaves the
+   * cursor unpositioned (MDB_GET_CURRENT would fail). */
+  for (;;) {
+    k.mv_size = RUN_BYTES, k.mv_data = key;
+    if ((mrc = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE)))
+      break;
     if (k.mv_size < RUN_BYTES || memcmp(k.mv_data, key, RUN_BYTES) != 0)
       break;
     if ((mrc = mdb_cursor_del(mc, 0)))
