@@ -36,9 +36,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <roaring/roaring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "engine/filter.h"
 #include "engine/pindex.h"
@@ -46,6 +48,7 @@
 #include "text/analyzer.h"
 #include "text/bm25.h"
 #include "text/postings.h"
+#include "text/stopwords.h"
 
 #define MERGE_FANOUT 4
 #define RUNS_MAX 4096
@@ -103,6 +106,109 @@ void vs__tindex_close(vs_db *db) {
     vs__free(e);
   }
   db->analyzers = NULL;
+}
+
+/* ---- the analyzer's fingerprint ---------------------------------------------------------
+ *
+ * Deletes re-analyze the stored text to know which terms lose a point, so
+ * the analyzer must give the same terms it gave when the text was indexed.
+ * A new libstemmer or utf8proc (an OS upgrade), or a change to the
+ * tokenizer or a stopword list, could break that.  The index records a
+ * fingerprint of its analyzer -- utf8proc's Unicode version, the stopword
+ * list, and the terms of a probe text that exercises every step -- and
+ * every write and search checks it: a changed analyzer is refused with
+ * VS_EVERSION until vs_collection_rebuild reindexes the collection. */
+
+static const char PROBE[] =
+    "The quick brown fox's 3 running jumps, over 12.5 LAZY dogs; Café naïve façade Straße "
+    "\xef\xac\x81sh \xef\xbc\xa6ull caf\xc3\xa9's l'homme don't e-mail "
+    "\xe6\x9d\xb1\xe4\xba\xac\xe9\x83\xbd \xec\x84\x9c\xec\x9a\xb8 "
+    "\xce\xb5\xce\xbb\xce\xbb\xce\xb7\xce\xbd\xce\xb9\xce\xba\xce\xac "
+    "\xd1\x80\xd1\x83\xd1\x81\xd1\x81\xd0\xba\xd0\xb8\xd0\xb5 relational generalizations "
+    "nationalisation connaissances bücher";
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * 1099511628211ull;
+  return (h ^ 0xff) * 1099511628211ull; /* a separator */
+}
+
+static int fp_term(void *ctx, const char *term, size_t len) {
+  uint64_t *h = ctx;
+  *h = fnv(*h, term, len);
+  return 0;
+}
+
+/* Fingerprints are a function of the language and the libraries: computed
+ * once per language in this process. */
+static struct {
+  char lang[VS_LANGUAGE_MAX + 1];
+  uint64_t fp;
+} fp_cache[64];
+static pthread_mutex_t fp_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t analyzer_fp(vs__analyzer *an, const char *lang) {
+  const char *const *stop;
+  const char *uv = utf8proc_unicode_version();
+  uint64_t h = 1469598103934665603ull;
+  size_t n, i;
+
+  pthread_mutex_lock(&fp_lock);
+  for (i = 0; i < 64 && fp_cache[i].lang[0]; i++)
+    if (strcmp(fp_cache[i].lang, lang) == 0) {
+      h = fp_cache[i].fp;
+      pthread_mutex_unlock(&fp_lock);
+      return h;
+    }
+  pthread_mutex_unlock(&fp_lock);
+  h = fnv(h, lang, strlen(lang));
+  h = fnv(h, uv, strlen(uv));
+  stop = vs__stopwords(lang, &n);
+  for (size_t j = 0; stop && j < n; j++)
+    h = fnv(h, stop[j], strlen(stop[j]));
+  vs__analyze(an, PROBE, sizeof(PROBE) - 1, fp_term, &h);
+  pthread_mutex_lock(&fp_lock);
+  if (i < 64 && fp_cache[i].lang[0] == '\0') {
+    strcpy(fp_cache[i].lang, lang);
+    fp_cache[i].fp = h;
+  }
+  pthread_mutex_unlock(&fp_lock);
+  return h;
+}
+
+static const uint8_t FP_KEY[1] = {0xfd};
+
+/* Compare the analyzer with the one the index was written with: VS_OK
+ * (*absent when the index has none recorded yet: nothing indexed), or
+ * VS_EVERSION. */
+static int fp_check(MDB_txn *txn, const vs__coll *c, vs__analyzer *an, uint64_t *fp, int *absent,
+                    vs_error *err) {
+  MDB_val k = {1, (void *)FP_KEY}, v;
+  int mrc = mdb_get(txn, c->dbi[VS__DBI_TDF], &k, &v);
+  uint64_t stored;
+
+  *fp = analyzer_fp(an, c->language);
+  *absent = mrc == MDB_NOTFOUND;
+  if (*absent)
+    return VS_OK;
+  if (mrc)
+    return vs__mdb_err(err, mrc, "read the text analyzer's fingerprint");
+  if (v.mv_size != 8)
+    return vs__err(err, VS_ECORRUPT, "the text analyzer's fingerprint is malformed");
+  memcpy(&stored, v.mv_data, 8);
+  if (stored != *fp)
+    return vs__err(err, VS_EVERSION,
+                   "text analyzer of '%s' changed (libstemmer, utf8proc or vsearch "
+                   "upgraded): rebuild it (vsearch build)",
+                   c->name);
+  return VS_OK;
+}
+
+static int fp_put(MDB_txn *txn, const vs__coll *c, uint64_t fp, vs_error *err) {
+  MDB_val k = {1, (void *)FP_KEY}, v = {8, &fp};
+  int mrc = mdb_put(txn, c->dbi[VS__DBI_TDF], &k, &v, 0);
+  return mrc ? vs__mdb_err(err, mrc, "write the text analyzer's fingerprint") : VS_OK;
 }
 
 /* ---- statistics records ---------------------------------------------------------------- */
@@ -463,14 +569,18 @@ struct vs__tbatch {
   vs__analyzer *an;
   tman man;
   fstat fs[VS_TEXT_FIELDS_MAX];
-  int dirty; /* statistics or runs changed */
-  tacc add;  /* the new points */
-  tacc del;  /* scratch for one removed point */
+  int dirty;     /* statistics or runs changed */
+  uint64_t fp;   /* the analyzer's fingerprint */
+  int fp_absent; /* the index has none recorded yet */
+  int stale;     /* it was written by another analyzer (batch_begin's reindex) */
+  tacc add;      /* the new points */
+  tacc del;      /* scratch for one removed point */
   vs__posting *buf;
   size_t buf_cap;
 };
 
-int vs__tbatch_begin(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__tbatch **out, vs_error *err) {
+static int batch_begin(vs_db *db, MDB_txn *txn, const vs__coll *c, int reindex, vs__tbatch **out,
+                       vs_error *err) {
   vs__tbatch *b;
   int rc;
 
@@ -488,7 +598,15 @@ int vs__tbatch_begin(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__tbatch **ou
     vs__free(b);
     return vs__err(err, VS_ENOMEM, "cannot make an analyzer for '%s'", c->language);
   }
-  rc = man_get(txn, b->tdf, &b->man, err);
+  rc = fp_check(txn, c, b->an, &b->fp, &b->fp_absent, err);
+  if (rc == VS_EVERSION && reindex) { /* the caller reindexes from the points */
+    vs_error_clear(err);
+    rc = VS_OK;
+    b->fp_absent = 1;
+    b->stale = 1;
+  }
+  if (rc == VS_OK)
+    rc = man_get(txn, b->tdf, &b->man, err);
   for (uint32_t f = 0; rc == VS_OK && f < c->n_text; f++)
     rc = fstat_get(txn, b->tdf, f, &b->fs[f], err);
   if (rc) {
@@ -497,6 +615,10 @@ int vs__tbatch_begin(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__tbatch **ou
   }
   *out = b;
   return VS_OK;
+}
+
+int vs__tbatch_begin(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__tbatch **out, vs_error *err) {
+  return batch_begin(db, txn, c, 0, out, err);
 }
 
 void vs__tbatch_free(vs__tbatch *b) {
@@ -889,10 +1011,68 @@ int vs__tbatch_commit(vs__tbatch *b, vs_error *err) {
   for (uint32_t f = 0; f < b->c->n_text; f++)
     if ((rc = fstat_put(b->txn, b->tdf, f, &b->fs[f], err)))
       return rc;
+  if (b->fp_absent && (rc = fp_put(b->txn, b->c, b->fp, err)))
+    return rc;
   return man_put(b->txn, b->tdf, &b->man, err);
 }
 
 /* ---- compaction (vs_collection_rebuild) ------------------------------------------------- */
+
+/* Write the points accumulated so far as a run of their own. */
+static int flush_run(vs__tbatch *b, vs_error *err) {
+  trun r, *nr;
+  int rc = write_run(b, &r, err);
+
+  if (rc == VS_OK && r.docs) {
+    if ((nr = vs__realloc(b->man.runs, (b->man.n + 1) * sizeof(trun))) == NULL)
+      return vs__err(err, VS_ENOMEM, "out of memory");
+    b->man.runs = nr;
+    b->man.runs[b->man.n++] = r;
+  }
+  acc_reset(&b->add);
+  return rc;
+}
+
+/* Index every live point again, with this analyzer, into one run. */
+static int reindex(vs__tbatch *b, vs_error *err) {
+  MDB_cursor *cur;
+  MDB_val k, v;
+  size_t pending = 0;
+  int mrc, rc = VS_OK;
+
+  if ((mrc = mdb_drop(b->txn, b->txt, 0)) || (mrc = mdb_drop(b->txn, b->tdf, 0)))
+    return vs__mdb_err(err, mrc, "empty the text index");
+  b->man.n = 0;
+  memset(b->fs, 0, sizeof(b->fs));
+  if ((mrc = mdb_cursor_open(b->txn, b->c->dbi[VS__DBI_PTS], &cur)))
+    return vs__mdb_err(err, mrc, "open a cursor");
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == VS_OK;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    vs__prec pr;
+    uint64_t pid;
+
+    memcpy(&pid, k.mv_data, 8);
+    if (vs__point_parse(&v, &pr)) {
+      rc = vs__err(err, VS_ECORRUPT, "point %llu is malformed", (unsigned long long)pid);
+      break;
+    }
+    rc = vs__tbatch_add(b, pid, pr.payload, pr.payload_len, err);
+    if (rc == VS_OK && ++pending == 20000) {
+      rc = flush_run(b, err);
+      pending = 0;
+    }
+  }
+  mdb_cursor_close(cur);
+  if (rc == VS_OK && mrc != MDB_NOTFOUND)
+    rc = vs__mdb_err(err, mrc, "read the points");
+  if (rc == VS_OK)
+    rc = flush_run(b, err);
+  if (rc == VS_OK && b->man.n > 1)
+    rc = merge_runs(b, 0, b->man.n - 1, err);
+  for (uint32_t f = 0; rc == VS_OK && f < b->c->n_text; f++)
+    rc = fstat_put(b->txn, b->tdf, f, &b->fs[f], err);
+  return rc ? rc : fp_put(b->txn, b->c, b->fp, err);
+}
 
 typedef struct compact_ctx {
   const char *spec;
@@ -908,9 +1088,11 @@ static int compact_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, v
   if (c->dim == 0 && cc->spec && cc->spec[0])
     return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it takes no index spec",
                    c->name);
-  if ((rc = vs__tbatch_begin(db, txn, c, &b, err)) || b == NULL)
+  if ((rc = batch_begin(db, txn, c, 1, &b, err)) || b == NULL)
     return rc;
-  if (b->man.n > 1 || (b->man.n == 1 && b->man.runs[0].deleted))
+  if (b->stale)
+    rc = reindex(b, err);
+  else if (b->man.n > 1 || (b->man.n == 1 && b->man.runs[0].deleted))
     rc = merge_runs(b, 0, b->man.n - 1, err);
   if (rc == VS_OK)
     rc = man_put(txn, b->tdf, &b->man, err);
@@ -980,13 +1162,18 @@ static int query_term(void *ctx, const char *term, size_t len) {
 }
 
 /* Analyze the query into distinct terms (one field: 0) with their counts. */
-static int query_terms(vs_db *db, const vs__coll *c, const vs_text_params *p, tacc *q,
+static int query_terms(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_text_params *p, tacc *q,
                        vs_error *err) {
   vs__analyzer *an = analyzer_get(db, c->language);
-  int rc;
+  uint64_t fp;
+  int rc, absent;
 
   if (an == NULL)
     return vs__err(err, VS_ENOMEM, "cannot make an analyzer for '%s'", c->language);
+  if ((rc = fp_check(txn, c, an, &fp, &absent, err))) {
+    analyzer_put(db, c->language, an);
+    return rc;
+  }
   q->pid = 0;
   q->field = 0;
   rc = vs__analyze(an, p->text, p->len, query_term, q);
@@ -1104,7 +1291,7 @@ static int text_top(vs_db *db, MDB_txn *txn, const vs__coll *c, text_ctx *tc, vs
   if (c->n_text == 0)
     return VS_OK;
   memset(&q, 0, sizeof(q));
-  if ((rc = query_terms(db, c, p, &q, err)) || q.ne == 0)
+  if ((rc = query_terms(db, txn, c, p, &q, err)) || q.ne == 0)
     goto out;
   if ((rc = man_get(txn, c->dbi[VS__DBI_TDF], &man, err)))
     goto out;

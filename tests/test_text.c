@@ -9,6 +9,7 @@
  */
 #include "tests/testutil.h"
 
+#include <lmdb.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -543,6 +544,57 @@ static void test_runs_stay_few(void **state) {
   assert_true(last_runs > 0 && last_runs <= 24);
 }
 
+/* An index written by another analyzer (as after an upgrade of libstemmer
+ * or utf8proc) is refused, not misread, until a rebuild reindexes it. */
+static void test_analyzer_changed(void **state) {
+  tu_fixture *fx = *state;
+  static model m;
+  uint64_t rs = 41, bogus = 12345;
+  static const double wf[NFIELDS] = {1, 1};
+  int ids[100];
+  vs_id del = vs_id_int(3);
+  vs_text_params p = {"wa", 2, 5};
+  vs_hit *hits;
+  size_t n, deleted;
+  vs_error err = VS_ERROR_INIT;
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  MDB_val k = {1, "\xfd"}, v = {8, &bogus};
+
+  memset(&m, 0, sizeof(m));
+  m.k1 = 1.2, m.b = 0.75;
+  create_text(fx->db, "t", m.k1, m.b);
+  for (int i = 0; i < 100; i++) {
+    ids[i] = i;
+    make_doc(&m.d[i], &rs, 50);
+  }
+  upsert_docs(fx->db, &m, ids, 100);
+  vs_db_close(fx->db);
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 16);
+  mdb_env_set_mapsize(env, 1u << 30);
+  assert_int_equal(mdb_env_open(env, fx->dir, 0, 0644), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "c1.tdf", 0, &dbi), 0);
+  assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  fx->db = tu_open(fx->dir, 0);
+
+  TU_EXPECT(vs_text_search(fx->db, "t", &p, &hits, &n, NULL, &err), VS_EVERSION, &err);
+  assert_non_null(strstr(err.message, "rebuild"));
+  vs_error_clear(&err);
+  TU_EXPECT(vs_delete(fx->db, "t", &del, 1, &deleted, &err), VS_EVERSION, &err);
+  TU_EXPECT(vs_collection_rebuild(fx->db, "t", NULL, 0, &err), VS_OK, &err);
+  for (int i = 0; i < 20; i++)
+    check_query(fx->db, &m, &rs, 50, 10, wf, -1, -1, NULL);
+  TU_EXPECT(vs_delete(fx->db, "t", &del, 1, &deleted, &err), VS_OK, &err);
+  m.d[3].live = 0;
+  for (int i = 0; i < 20; i++)
+    check_query(fx->db, &m, &rs, 50, 10, wf, -1, -1, NULL);
+}
+
 static void test_bad_input(void **state) {
   tu_fixture *fx = *state;
   vs_field_weight bad_field = {"nope", 1}, nan_weight = {"body", NAN};
@@ -743,6 +795,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_batch_replace, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_empty_again, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_runs_stay_few, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_analyzer_changed, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_sigkill, setup, tu_teardown),
   };
