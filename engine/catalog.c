@@ -228,6 +228,8 @@ static int record_fields(const msgpack_object *root, desc *d) {
       if (v->type != MSGPACK_OBJECT_FLOAT64 && v->type != MSGPACK_OBJECT_FLOAT32)
         return -1;
       *(key_is(k, "b") ? &d->b : &d->k1) = v->via.f64;
+      if (!isfinite(v->via.f64) || v->via.f64 < 0 || v->via.f64 > 100)
+        return -1; /* out of the range config_check allows */
     } else if (key_is(k, "created_at")) {
       if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return -1;

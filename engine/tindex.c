@@ -424,9 +424,20 @@ static void acc_free(tacc *a) {
 }
 
 static void acc_reset(tacc *a) {
-  a->arena_len = a->ne = a->nt = a->nd = 0;
-  if (a->slots)
+  if (a->slots && a->ne * 8 < a->nslots) {
+    /* Few entries in a big table (one deleted point after a long one):
+     * clear just their slots, newest first, so that each one's probe
+     * chain -- made of slots taken before it -- is still intact. */
+    for (size_t i = a->ne; i-- > 0;) {
+      size_t j = term_hash(a->e[i].field, a->arena + a->e[i].off, a->e[i].len) & (a->nslots - 1);
+      while (a->slots[j] != i + 1)
+        j = (j + 1) & (a->nslots - 1);
+      a->slots[j] = 0;
+    }
+  } else if (a->slots) {
     memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+  }
+  a->arena_len = a->ne = a->nt = a->nd = 0;
 }
 
 static int rehash(tacc *a, size_t nslots) {
