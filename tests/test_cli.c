@@ -789,19 +789,31 @@ static void test_query_text(void **state) {
       run(out, sizeof(out), "%s query %s/db docs --text-file %s/none.txt", bin(), dir, dir), 0);
   assert_non_null(strstr(out, "No such file"));
 
-  /* Hybrid search comes later; vector-only options and sources are
-   * refused on a text query or a text-only collection. */
-  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --vector 1,2", bin(), dir),
-                   2);
-  assert_non_null(strstr(out, "hybrid search"));
-  assert_non_null(strstr(out, "not supported yet"));
-  assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text-file %s --vector-file %s",
-                       bin(), dir, qt, p),
-                   2);
-  assert_non_null(strstr(out, "not supported yet"));
+  /* A hybrid query on a text-only collection: the engine drops the
+   * vector leg, says so in the note, and the text leg's order stays. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db docs --json --explain --text fox --vector 1,2", bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 1);
+  assert_string_equal(text_ids(lines, 0), "\"c\" 5 1");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "legs")), "text");
+  assert_non_null(strstr(json_string_value(json_object_get(json_array_get(lines, 0), "note")),
+                         "vector leg dropped: the collection is text-only"));
+  assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "vector_plan")),
+                      "none");
+  assert_true(json_is_null(json_object_get(
+      json_array_get(json_object_get(json_array_get(lines, 0), "hits"), 0), "vector_rank")));
+  json_decref(lines);
+  /* MMR needs stored vectors: the engine's words, status 1. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db docs --text fox --vector 1,2 --mmr 0.5", bin(), dir),
+      1);
+  assert_non_null(strstr(out, "query 0 (--vector with --text): MMR needs vectors"));
+  /* Fusion options on a text query alone fuse nothing. */
   assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --text fox --fusion rrf", bin(), dir),
                    2);
-  assert_non_null(strstr(out, "not supported yet"));
+  assert_non_null(strstr(out, "--fusion is for hybrid search"));
   assert_int_equal(
       run(out, sizeof(out), "%s query %s/db docs --text fox --text-file %s", bin(), dir, qt), 2);
   assert_non_null(strstr(out, "not both"));
@@ -811,6 +823,446 @@ static void test_query_text(void **state) {
                    2);
   assert_int_equal(run(out, sizeof(out), "%s query %s/db docs --vector 1,2", bin(), dir), 1);
   assert_non_null(strstr(out, "collection 'docs' is text-only"));
+  tu_rmdir(dir);
+  free(dir);
+}
+
+/* ---- hybrid queries ----------------------------------------------------------- */
+
+/* Query line q's hit ids in order, as text_ids() gives them but without
+ * looking at the scores (an l2 search's ascend, MMR reorders). */
+static const char *ids_of(const json_t *lines, size_t q) {
+  static char buf[512];
+  const json_t *hits = json_object_get(json_array_get(lines, q), "hits");
+
+  buf[0] = '\0';
+  for (size_t h = 0; h < json_array_size(hits); h++) {
+    const json_t *id = json_object_get(json_array_get(hits, h), "id");
+    size_t used = strlen(buf);
+
+    if (json_is_integer(id))
+      snprintf(buf + used, sizeof(buf) - used, "%s%lld", h ? " " : "",
+               (long long)json_integer_value(id));
+    else
+      snprintf(buf + used, sizeof(buf) - used, "%s\"%s\"", h ? " " : "", json_string_value(id));
+  }
+  return buf;
+}
+
+static const char *line_str(const json_t *lines, size_t q, const char *key) {
+  const char *v = json_string_value(json_object_get(json_array_get(lines, q), key));
+
+  assert_non_null(v);
+  return v;
+}
+
+/* A hit's rank in one leg (0 for JSON null, which must then go with a null
+ * score) and its score there. */
+static long leg_rank(const json_t *hit, const char *leg, double *score) {
+  char rk[32], sk[32];
+  const json_t *r, *s;
+
+  snprintf(rk, sizeof(rk), "%s_rank", leg);
+  snprintf(sk, sizeof(sk), "%s_score", leg);
+  r = json_object_get(hit, rk);
+  s = json_object_get(hit, sk);
+  assert_non_null(r);
+  assert_non_null(s);
+  if (json_is_null(r)) {
+    assert_true(json_is_null(s));
+    return 0;
+  }
+  assert_true(json_is_integer(r) && json_integer_value(r) >= 1);
+  assert_true(json_is_number(s));
+  *score = json_number_value(s);
+  return (long)json_integer_value(r);
+}
+
+/* Eight points in three "doc"s, each with a 4-d vector and a body text;
+ * query vector (1,0,0,0) ranks them 1 2 3 4 5 6 "s7" 8, text "apple"
+ * ranks "s7" 4 6 1 2 (the other three lack the word). */
+static const char hybrid_points[] =
+    "{\"id\": 1, \"vector\": [1, 0, 0, 0], \"payload\": {\"body\": \"red apple pie\", "
+    "\"doc\": \"a\", \"year\": 2020}}\n"
+    "{\"id\": 2, \"vector\": [0.95, 0.05, 0, 0], \"payload\": {\"body\": \"green apple tart\", "
+    "\"doc\": \"a\", \"year\": 2021}}\n"
+    "{\"id\": 3, \"vector\": [0.9, 0.1, 0, 0], \"payload\": {\"body\": \"plum crumble\", "
+    "\"doc\": \"a\", \"year\": 2022}}\n"
+    "{\"id\": 4, \"vector\": [0.6, 0.4, 0, 0], \"payload\": {\"body\": \"apple juice\", "
+    "\"doc\": \"b\", \"year\": 2023}}\n"
+    "{\"id\": 5, \"vector\": [0.5, 0.5, 0, 0], \"payload\": {\"body\": \"orange juice\", "
+    "\"doc\": \"b\", \"year\": 2024}}\n"
+    "{\"id\": 6, \"vector\": [0, 0.9, 0.1, 0], \"payload\": {\"body\": \"apple cider\", "
+    "\"doc\": \"b\"}}\n"
+    "{\"id\": \"s7\", \"vector\": [0, 0, 1, 0], \"payload\": {\"body\": \"apple apple apple\", "
+    "\"doc\": \"c\"}}\n"
+    "{\"id\": 8, \"vector\": [0, 0, 0, 1], \"payload\": {\"body\": \"banana bread\", "
+    "\"doc\": \"c\"}}\n";
+
+/* A fresh database dir/db holding collection h with hybrid_points. */
+static void hybrid_setup(const char *dir) {
+  static char out[65536];
+  char p[4200];
+
+  snprintf(p, sizeof(p), "%s/points.jsonl", dir);
+  write_text(p, hybrid_points);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s create %s/db h --dim 4 --index Flat --text-fields body", bin(), dir),
+                   0);
+  assert_int_equal(run(out, sizeof(out), "%s import %s/db h %s", bin(), dir, p), 0);
+}
+
+/* --explain under RRF: every hit's fused score is the RRF sum of its
+ * ranks, worked out here by hand, and the scores never increase. */
+static void test_query_hybrid_explain(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  json_t *lines, *hits;
+  double prev = INFINITY;
+
+  (void)state;
+  hybrid_setup(dir);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --explain --vector 1,0,0,0 --text apple --k 8",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 1);
+  assert_string_equal(line_str(lines, 0, "legs"), "vector+text");
+  assert_string_equal(line_str(lines, 0, "note"), "");
+  assert_string_equal(line_str(lines, 0, "vector_plan"), "index");
+  assert_string_equal(line_str(lines, 0, "text_plan"), "bm25");
+  assert_null(json_object_get(json_array_get(lines, 0), "plan"));
+  /* 1 is first in the vector leg and fourth in the text leg; 3, 5 and 8
+   * lack "apple" and come after every hit of both legs. */
+  assert_string_equal(ids_of(lines, 0), "1 4 2 \"s7\" 6 3 5 8");
+  hits = json_object_get(json_array_get(lines, 0), "hits");
+  for (size_t h = 0; h < json_array_size(hits); h++) {
+    const json_t *hit = json_array_get(hits, h);
+    double score = json_number_value(json_object_get(hit, "score")), vs = 0, ts = 0, want;
+    long vr = leg_rank(hit, "vector", &vs), tr = leg_rank(hit, "text", &ts);
+
+    assert_true(vr > 0); /* all eight are in the vector leg */
+    want = 1.0 / (60 + vr) + (tr ? 1.0 / (60 + tr) : 0);
+    assert_true(fabs(score - want) < 1e-6);
+    assert_true(score <= prev);
+    prev = score;
+    assert_true(tr == 0 || ts > 0);
+    assert_true(vs >= 0); /* squared distances */
+  }
+  assert_int_equal(leg_rank(json_array_get(hits, 0), "text", &prev), 4);
+  assert_true(json_is_null(json_object_get(json_array_get(hits, 7), "text_score")));
+  json_decref(lines);
+
+  /* --rrf-k and --leg-weights change the sums; one hit, checked by hand:
+   * 2 / (10 + 1) + 0.5 / (10 + 4). */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 1 --rrf-k 10 "
+                       "--leg-weights 2,0.5",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1");
+  hits = json_object_get(json_array_get(lines, 0), "hits");
+  assert_true(fabs(json_number_value(json_object_get(json_array_get(hits, 0), "score")) -
+                   (2.0 / 11 + 0.5 / 14)) < 1e-6);
+  /* Without --explain: legs and note, no plans, no ranks. */
+  assert_string_equal(line_str(lines, 0, "legs"), "vector+text");
+  assert_null(json_object_get(json_array_get(lines, 0), "vector_plan"));
+  assert_null(strstr(out, "vector_rank"));
+  json_decref(lines);
+
+  /* The table shows the legs and each leg's rank and score, "-" when a
+   * hit was not in that leg. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --explain --vector 1,0,0,0 --text apple --k 8", bin(),
+                       dir),
+                   0);
+  assert_non_null(strstr(out, "query 0: 8 hits, legs vector+text (vector: plan index, 8 "
+                              "candidates; text: plan bm25, 5 candidates)\n"));
+  assert_non_null(strstr(out, "v.rank  v.score"));
+  assert_non_null(strstr(out, "t.rank  t.score\n"));
+  assert_non_null(strstr(out, "\n     8  8 "));
+  assert_non_null(strstr(out, "  -  -\n"));
+  tu_rmdir(dir);
+  free(dir);
+}
+
+/* Weighted fusion, group-by and MMR. */
+static void test_query_hybrid(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  json_t *lines, *hits;
+  double prev = INFINITY;
+  long last_group = 0;
+
+  (void)state;
+  hybrid_setup(dir);
+  /* Weighted fusion: each leg min-max normalised to [0, 1], summed.  A
+   * score is 2 at most; 8, the farthest vector without "apple", scores 0;
+   * the text leg weighed 0 leaves the vector leg's order. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 8 --fusion "
+                       "weighted",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(hit_count(lines, 0), 8);
+  assert_string_equal(ids_of(lines, 0), "4 1 \"s7\" 2 3 5 6 8");
+  hits = json_object_get(json_array_get(lines, 0), "hits");
+  for (size_t h = 0; h < 8; h++) {
+    double s = json_number_value(json_object_get(json_array_get(hits, h), "score"));
+    assert_true(s >= 0 && s <= 2 && s <= prev);
+    prev = s;
+  }
+  assert_true(prev == 0.0);
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 3 --fusion "
+                       "weighted --leg-weights 1,0",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 2 3");
+  json_decref(lines);
+
+  /* --group-by doc --group-size 2: at most 2 hits a group, k groups, the
+   * groups in order (numbered 0, 1, ... by their best hit, their hits
+   * together) and each group one doc.  The fused order is 1 4 2 "s7" 6 3
+   * 5 8: a keeps 1 and 2, b keeps 4 and 6. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 2 --group-by doc "
+                       "--group-size 2 --payload-fields doc",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 2 4 6");
+  hits = json_object_get(json_array_get(lines, 0), "hits");
+  for (size_t h = 0, in_group = 0; h < json_array_size(hits); h++) {
+    const json_t *hit = json_array_get(hits, h);
+    long g = (long)json_integer_value(json_object_get(hit, "group"));
+    const char *doc = json_string_value(json_object_get(json_object_get(hit, "payload"), "doc"));
+
+    assert_true(json_is_integer(json_object_get(hit, "group")));
+    assert_true(g == last_group || g == last_group + 1);
+    in_group = h && g == last_group ? in_group + 1 : 1;
+    assert_true(in_group <= 2);
+    assert_string_equal(doc, g == 0 ? "a" : "b");
+    last_group = g;
+  }
+  assert_int_equal(last_group, 1);
+  json_decref(lines);
+  /* Group-by with a vector source alone: one leg, and "legs" says so. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --k 3 --group-by doc", bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 4 \"s7\"");
+  assert_string_equal(line_str(lines, 0, "legs"), "vector");
+  json_decref(lines);
+  /* The table shows the group. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --vector 1,0,0,0 --text apple --k 2 --group-by doc", bin(),
+                       dir),
+                   0);
+  assert_non_null(strstr(out, "score            group\n"));
+
+  /* --mmr: the first pick is the nearest vector; a low lambda trades 2
+   * and 3, near duplicates of 1, for far points, unless the pool of
+   * candidates holds only them (then the less similar of the two first:
+   * with lambda 0.2, -0.2 * 0.02 + 0.8 * 0.02 for 3 beats -0.2 * 0.005 +
+   * 0.8 * 0.005 for 2, in squared distances). */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 3 --mmr 0.5",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(hit_count(lines, 0), 3);
+  assert_int_equal(hit_id(lines, 0, 0, NULL), 1);
+  assert_string_equal(line_str(lines, 0, "legs"), "vector+text");
+  json_decref(lines);
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db h --json --vector 1,0,0,0 --k 3 --mmr 0.2", bin(), dir),
+      0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 \"s7\" 8");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --k 3 --mmr 0.2 "
+                       "--mmr-candidates 3",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 3 2"); /* 3 is farther from 1 than 2 is */
+  json_decref(lines);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+/* --exclude and --payload-fields for every kind of query, the pairing of
+ * vector and text sources, and bad values. */
+static void test_query_hybrid_options(void **state) {
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  char qv[4200], qt[4200], qt3[4200];
+  json_t *lines;
+
+  (void)state;
+  hybrid_setup(dir);
+  snprintf(qv, sizeof(qv), "%s/q.jsonl", dir);
+  snprintf(qt, sizeof(qt), "%s/q.txt", dir);
+  snprintf(qt3, sizeof(qt3), "%s/q3.txt", dir);
+  write_text(qv, "[1, 0, 0, 0]\n[0, 0, 0, 1]\n");
+  write_text(qt, "apple\nbanana\n");
+  write_text(qt3, "apple\nbanana\njuice\n");
+
+  /* --exclude: the same hits in the same order, less the excluded ids.
+   * "1" in quotes is a string id, which no point has; s7 and "s7" are the
+   * same string id. */
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db h --json --vector 1,0,0,0 --k 8", bin(), dir), 0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 2 3 4 5 6 \"s7\" 8");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --k 8 --exclude '1,\"s7\", 5'",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "2 3 4 6 8");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --k 8 --exclude '\"1\"'", bin(),
+                       dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "1 2 3 4 5 6 \"s7\" 8");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db h --json --text apple --k 8", bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "\"s7\" 4 6 1 2");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --text apple --k 8 --exclude s7,4", bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(text_ids(lines, 0), "6 1 2");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 8 --exclude 4,1",
+                       bin(), dir),
+                   0);
+  lines = json_lines(out);
+  assert_string_equal(ids_of(lines, 0), "2 \"s7\" 6 3 5 8");
+  json_decref(lines);
+
+  /* --payload-fields: only the fields named (a point lacking one has it
+   * left out), --with-payload implied, for each kind of query. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --k 1 --payload-fields doc,nope",
+                       bin(), dir),
+                   0);
+  assert_string_equal(out, "{\"query\": 0, \"hits\": [{\"id\": 1, \"score\": 0.0, \"payload\": "
+                           "{\"doc\": \"a\"}}], \"plan\": \"index\"}\n");
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --text cider --payload-fields year,body", bin(),
+                       dir),
+                   0);
+  assert_non_null(strstr(out, "\"payload\": {\"body\": \"apple cider\"}}"));
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 1,0,0,0 --text apple --k 1 "
+                       "--payload-fields year",
+                       bin(), dir),
+                   0);
+  assert_non_null(strstr(out, "\"payload\": {\"year\": 2020}}"));
+
+  /* Pairing: row i with line i; a lone --text or --vector with every
+   * query; files of different lengths are a usage error. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector-file %s --text-file %s --k 1", bin(), dir,
+                       qv, qt),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 2);
+  assert_string_equal(ids_of(lines, 0), "1");
+  assert_string_equal(ids_of(lines, 1), "8"); /* (0,0,0,1) and "banana" */
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(lines, 1), "query")), 1);
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector-file %s --text apple --k 1", bin(), dir,
+                       qv),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 2);
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --json --vector 0,0,0,1 --text-file %s --k 1", bin(), dir,
+                       qt3),
+                   0);
+  lines = json_lines(out);
+  assert_int_equal(json_array_size(lines), 3);
+  assert_string_equal(ids_of(lines, 1), "8");
+  json_decref(lines);
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db h --vector-file %s --text-file %s", bin(),
+                       dir, qv, qt3),
+                   2);
+  assert_non_null(strstr(out, "has 2 query vectors and "));
+  assert_non_null(strstr(out, "has 3 query texts"));
+  assert_null(strstr(out, "hits"));
+  /* A failing hybrid query names its row and its line. */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --vector-file %s --text-file %s --weights nope=1", bin(),
+                       dir, qv, qt),
+                   1);
+  assert_non_null(strstr(out, "query 0 (row 0 of "));
+  assert_non_null(strstr(out, " with line 1 of "));
+  assert_non_null(strstr(out, "'nope' is not a text field"));
+
+  /* Bad values and combinations: usage errors, and nothing runs. */
+  static const char *const bad[] = {
+      "--text apple --fusion foo",
+      "--text apple --mmr 2",
+      "--text apple --mmr 0",
+      "--text apple --mmr -0.5",
+      "--text apple --candidates 0",
+      "--text apple --candidates 10001",
+      "--text apple --rrf-k 0",
+      "--text apple --rrf-k x",
+      "--text apple --fusion weighted --rrf-k 5",
+      "--text apple --leg-weights 1",
+      "--text apple --leg-weights 0,0",
+      "--text apple --leg-weights -1,1",
+      "--text apple --group-size 2",
+      "--text apple --group-by doc --group-size 0",
+      "--text apple --group-by ''",
+      "--text apple --mmr-candidates 3",
+      "--text apple --exact",
+      "--exclude -1",
+      "--exclude 1,,2",
+      "--exclude '\"x'",
+      "--exclude '\"\"'",
+      "--exclude '\"x\"y'",
+      "--exclude 9223372036854775808",
+      "--payload-fields doc,",
+      "--explain",
+      "--candidates 50",
+      "--fusion rrf",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int rc = run(out, sizeof(out), "%s query %s/db h --vector 1,0,0,0 %s", bin(), dir, bad[i]);
+    if (rc != 2 || strstr(out, "hits"))
+      fail_msg("%s: status %d, %s", bad[i], rc, out);
+  }
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db h --text apple --mmr 0.5", bin(), dir), 2);
+  assert_non_null(strstr(out, "--mmr compares"));
+  assert_int_equal(run(out, sizeof(out), "%s query %s/db h --text apple --explain", bin(), dir), 2);
+  assert_non_null(strstr(out, "--explain is for hybrid search"));
+  /* The largest integer id is an id (of no point here). */
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db h --vector 1,0,0,0 --exclude 9223372036854775807", bin(),
+                       dir),
+                   0);
   tu_rmdir(dir);
   free(dir);
 }
@@ -887,12 +1339,19 @@ static void test_query_errors(void **state) {
   assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,nan,4", bin(), dir), 0);
   assert_non_null(strstr(out, "query 0 (--vector): vector component 2 is NaN"));
   /* A text query on a collection without text fields finds nothing;
-   * hybrid queries come later; unknown options are refused. */
+   * a hybrid one keeps the vector leg and says why the text leg went;
+   * fusion options need two legs; unknown options are refused. */
   assert_int_equal(run(out, sizeof(out), "%s query %s/db c --json --text hello", bin(), dir), 0);
   assert_string_equal(out, "{\"query\": 0, \"hits\": [], \"plan\": \"empty\"}\n");
-  assert_int_not_equal(
-      run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --fusion rrf", bin(), dir), 0);
-  assert_non_null(strstr(out, "not supported yet"));
+  assert_int_equal(run(out, sizeof(out),
+                       "%s query %s/db c --json --text hello --vector 0,1,2,3 --k 1", bin(), dir),
+                   0);
+  assert_non_null(strstr(out, "\"hits\": [{\"id\": 0, "));
+  assert_non_null(strstr(out, "\"legs\": \"vector\", \"note\": \"text leg dropped: the "
+                              "collection has no text fields\"}\n"));
+  assert_int_equal(
+      run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --fusion rrf", bin(), dir), 2);
+  assert_non_null(strstr(out, "--fusion is for hybrid search"));
   assert_int_not_equal(
       run(out, sizeof(out), "%s query %s/db c --vector 1,2,3,4 --frobnicate", bin(), dir), 0);
   assert_non_null(strstr(out, "unknown option --frobnicate"));
@@ -939,10 +1398,17 @@ static void test_query_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_demo),           cmocka_unit_test(test_create_stats_drop),
-      cmocka_unit_test(test_import_vectors), cmocka_unit_test(test_import_jsonl),
-      cmocka_unit_test(test_import_errors),  cmocka_unit_test(test_query_build),
-      cmocka_unit_test(test_query_payload),  cmocka_unit_test(test_query_text),
+      cmocka_unit_test(test_demo),
+      cmocka_unit_test(test_create_stats_drop),
+      cmocka_unit_test(test_import_vectors),
+      cmocka_unit_test(test_import_jsonl),
+      cmocka_unit_test(test_import_errors),
+      cmocka_unit_test(test_query_build),
+      cmocka_unit_test(test_query_payload),
+      cmocka_unit_test(test_query_text),
+      cmocka_unit_test(test_query_hybrid_explain),
+      cmocka_unit_test(test_query_hybrid),
+      cmocka_unit_test(test_query_hybrid_options),
       cmocka_unit_test(test_query_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

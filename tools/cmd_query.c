@@ -12,7 +12,18 @@
  * are numbered from 0 in the order they were read, whatever --rows
  * selected.  A failed search stops the command: the results printed before
  * it stay on stdout, the error goes to stderr and the exit status is 1.
- * Hybrid search (a vector and a text source together) is refused for now.
+ *
+ * With a vector and a text source together, query i is hybrid search
+ * (vs_hybrid_search()) of vector row i with text line i; a lone --vector
+ * or --text goes with every query of the other source, and any other
+ * mismatch of counts is a usage error found before any query runs.
+ * --group-by and --mmr, which only vs_hybrid_search() offers, run it with
+ * a single leg when only one source is given; the fusion options
+ * (--fusion, --rrf-k, --leg-weights, --candidates, --explain) are refused
+ * outside hybrid search rather than silently ignored.  A hybrid line
+ * carries the legs that contributed and the engine's note instead of a
+ * plan; --explain adds both legs' plans and each hit's rank and score in
+ * each leg.  --exclude and --payload-fields serve every kind of query.
  *
  * build calls vs_collection_rebuild() and reports the index it made.
  *
@@ -588,6 +599,122 @@ static int parse_weights(const char *s, char **buf, vs_field_weight **out, size_
   return 0;
 }
 
+/*
+ * Parse --exclude "ID,ID,...".  An item of decimal digits only is an
+ * integer id (0..2^63-1); an item in double quotes is a string id, the
+ * bytes between them, commas included ("" inside stands for one quote, as
+ * in CSV); any other item is a string id as written.  Spaces around an
+ * item are dropped.  A sign before digits is refused rather than taken
+ * for a string id: "-5" is more likely a slip than a name.  The string ids
+ * point into *buf, a copy of `s`.  Returns 0, or 2 after saying why.
+ */
+static int parse_ids(const char *s, char **buf, vs_id **out, size_t *n) {
+  static const char *const shape =
+      "--exclude must be ids separated by commas, e.g. '3,7,\"doc-1\"'";
+  size_t cap = 1;
+  char *p;
+
+  *n = 0;
+  for (const char *c = s; *c; c++)
+    cap += *c == ',';
+  *buf = strdup(s);
+  *out = malloc(cap * sizeof(**out));
+  if (*buf == NULL || *out == NULL)
+    return complain(1, "query", "out of memory");
+  p = *buf;
+  for (;;) {
+    char *start, *end;
+    vs_id id;
+
+    while (*p == ' ')
+      p++;
+    if (*p == '"') {
+      char *dst = start = ++p;
+      for (;; p++) {
+        if (*p == '\0')
+          return complain(2, "query", "--exclude: a quoted id has no closing quote");
+        if (*p == '"' && p[1] != '"')
+          break;
+        *dst++ = *p;
+        p += *p == '"'; /* "" stands for one quote */
+      }
+      end = dst;
+      for (p++; *p == ' '; p++)
+        ;
+      if (end == start)
+        return complain(2, "query", "--exclude: \"\" is not an id (string ids are 1..%d bytes)",
+                        VS_ID_MAX);
+      id = (vs_id){VS_ID_STR, 0, start, (size_t)(end - start)};
+    } else {
+      size_t sign, digits, len;
+      start = p;
+      p += strcspn(p, ",");
+      for (end = p; end > start && end[-1] == ' '; end--)
+        ;
+      len = (size_t)(end - start);
+      if (len == 0)
+        return complain(2, "query", "%s; an id is missing", shape);
+      sign = *start == '-' || *start == '+';
+      digits = strspn(start + sign, "0123456789");
+      if (digits && sign + digits == len) {
+        uint64_t v = 0;
+        if (sign)
+          return complain(2, "query",
+                          "--exclude: '%.*s' is not an id: integer ids are 0..2^63-1 (quote it "
+                          "for a string id)",
+                          (int)len, start);
+        for (size_t i = 0; i < len; i++) {
+          if (v > (VS_INT_ID_MAX - (uint64_t)(start[i] - '0')) / 10)
+            return complain(2, "query",
+                            "--exclude: %.*s is above 2^63-1, the largest integer id (quote it "
+                            "for a string id)",
+                            (int)len, start);
+          v = v * 10 + (uint64_t)(start[i] - '0');
+        }
+        id = vs_id_int(v);
+      } else {
+        id = (vs_id){VS_ID_STR, 0, start, len};
+      }
+    }
+    if (id.kind == VS_ID_STR && id.len > VS_ID_MAX)
+      return complain(2, "query", "--exclude: a string id has %zu bytes, the limit is %d", id.len,
+                      VS_ID_MAX);
+    (*out)[(*n)++] = id;
+    if (*p == '\0')
+      return 0;
+    if (*p != ',')
+      return complain(2, "query", "%s; text follows a quoted id", shape);
+    p++;
+  }
+}
+
+/* Parse --payload-fields "a,b,...": field names, none empty.  The names
+ * point into *buf, a copy of `s` cut at the commas. */
+static int parse_fields(const char *s, char **buf, const char ***out, size_t *n) {
+  size_t cap = 1;
+  char *item;
+
+  *n = 0;
+  for (const char *c = s; *c; c++)
+    cap += *c == ',';
+  *buf = strdup(s);
+  *out = malloc(cap * sizeof(**out));
+  if (*buf == NULL || *out == NULL)
+    return complain(1, "query", "out of memory");
+  for (item = *buf; item; (*n)++) {
+    char *comma = strchr(item, ',');
+    if (comma)
+      *comma = '\0';
+    if (*item == '\0')
+      return complain(
+          2, "query",
+          "--payload-fields must be field names separated by commas, e.g. 'title,year'");
+    (*out)[*n] = item;
+    item = comma ? comma + 1 : NULL;
+  }
+  return 0;
+}
+
 /* ---- results ------------------------------------------------------------------------ */
 
 /* Convert a msgpack object to JSON: maps (string keys) to objects, arrays
@@ -661,13 +788,34 @@ static json_t *id_json(const vs_id *id) {
   return id->kind == VS_ID_INT ? json_integer((json_int_t)id->num) : json_stringn(id->str, id->len);
 }
 
-/* {"id": ..., "score": ..., ["payload": {...},] ["vector": [...]]} or NULL
- * when out of memory (or a payload cannot be decoded). */
-static json_t *hit_json(const vs_hit *h, unsigned with) {
+/* What a printed hit carries beyond its id and score (with --explain and
+ * --group-by), besides the payload and vector that `with` asks for. */
+enum { SHOW_EXPLAIN = 1, SHOW_GROUP = 2 };
+
+/* A hit's score in one leg as JSON: null when the hit was not among that
+ * leg's candidates (its rank there is 0). */
+static json_t *leg_json(uint32_t rank, double v) {
+  return rank == 0 ? json_null() : json_real(v);
+}
+
+/* {"id": ..., "score": ..., ["group": g,] ["vector_rank": r, "vector_score":
+ * s, "text_rank": r, "text_score": s,] ["payload": {...},] ["vector": [...]]}
+ * or NULL when out of memory (or a payload cannot be decoded). */
+static json_t *hit_json(const vs_hit *h, unsigned with, unsigned show) {
   json_t *o = json_object();
 
   if (o == NULL || json_object_set_new(o, "id", id_json(&h->id)) ||
       json_object_set_new(o, "score", json_real((double)h->score)))
+    goto fail;
+  if ((show & SHOW_GROUP) && json_object_set_new(o, "group", json_integer(h->group)))
+    goto fail;
+  if ((show & SHOW_EXPLAIN) &&
+      (json_object_set_new(o, "vector_rank",
+                           h->vector_rank ? json_integer(h->vector_rank) : json_null()) ||
+       json_object_set_new(o, "vector_score", leg_json(h->vector_rank, h->vector_score)) ||
+       json_object_set_new(o, "text_rank",
+                           h->text_rank ? json_integer(h->text_rank) : json_null()) ||
+       json_object_set_new(o, "text_score", leg_json(h->text_rank, h->text_score))))
     goto fail;
   if ((with & VS_GET_PAYLOAD) && json_object_set_new(o, "payload", payload_json(h)))
     goto fail;
@@ -688,9 +836,19 @@ fail:
   return NULL;
 }
 
-/* One line: {"query": i, "hits": [...], "plan": "..."}. */
-static int print_json(size_t qi, const vs_hit *hits, size_t n, const vs_search_info *info,
-                      unsigned with) {
+/* How one query ran: a vector or text search's info, or a hybrid
+ * search's (exactly one of the two is set). */
+typedef struct ran {
+  const vs_search_info *si;
+  const vs_hybrid_info *hi;
+} ran;
+
+/* One line: {"query": i, "hits": [...], "plan": "..."}, or for a hybrid
+ * search {"query": i, "hits": [...], "legs": "...", "note": "..."} and,
+ * with --explain, "vector_plan" and "text_plan" ("none" for a leg not
+ * asked for). */
+static int print_json(size_t qi, const vs_hit *hits, size_t n, ran r, unsigned with,
+                      unsigned show) {
   json_t *o = json_object(), *a = json_array();
   char *s = NULL;
 
@@ -698,9 +856,16 @@ static int print_json(size_t qi, const vs_hit *hits, size_t n, const vs_search_i
       json_object_set(o, "hits", a))
     goto fail;
   for (size_t i = 0; i < n; i++)
-    if (json_array_append_new(a, hit_json(&hits[i], with)))
+    if (json_array_append_new(a, hit_json(&hits[i], with, show)))
       goto fail;
-  if (json_object_set_new(o, "plan", json_string(info->plan)))
+  if (r.si && json_object_set_new(o, "plan", json_string(r.si->plan)))
+    goto fail;
+  if (r.hi && (json_object_set_new(o, "legs", json_string(r.hi->legs)) ||
+               json_object_set_new(o, "note", json_string(r.hi->note))))
+    goto fail;
+  if (r.hi && (show & SHOW_EXPLAIN) &&
+      (json_object_set_new(o, "vector_plan", json_string(r.hi->vector.plan)) ||
+       json_object_set_new(o, "text_plan", json_string(r.hi->text.plan))))
     goto fail;
   s = json_dumps(o, JSON_FLAGS);
   if (s == NULL)
@@ -717,36 +882,63 @@ fail:
   return complain(1, "query", "query %zu: out of memory formatting the results", qi);
 }
 
-/* A member of a hit's JSON object as text ("-" when it cannot be). */
+/* A member of a hit's JSON object as text ("-" when it cannot be, or is
+ * null). */
 static void print_member(const char *fmt, const json_t *o, const char *key) {
-  char *s = json_dumps(json_object_get(o, key), JSON_FLAGS | JSON_ENCODE_ANY);
+  const json_t *v = json_object_get(o, key);
+  char *s = json_is_null(v) ? NULL : json_dumps(v, JSON_FLAGS | JSON_ENCODE_ANY);
 
   printf(fmt, s ? s : "-");
   free(s);
 }
 
-/* A readable block: a header with the plan, then rank, id, score (and the
- * payload and the vector when asked) a hit a line; a blank line before
- * every block but the first. */
-static int print_table(size_t qi, const vs_hit *hits, size_t n, const vs_search_info *info,
-                       unsigned with) {
-  int score_w = with ? 15 : 0; /* pad the score only when columns follow */
+/* The header line of a query's table: the plan of a vector or text
+ * search, the legs of a hybrid one (with their plans and the note). */
+static void print_header(size_t qi, size_t n, ran r) {
+  printf("%squery %zu: %zu hit%s, ", qi ? "\n" : "", qi, n, n == 1 ? "" : "s");
+  if (r.si) {
+    printf("plan %s (%u segment%s, %llu fresh, %llu candidates)\n", r.si->plan, r.si->segments,
+           r.si->segments == 1 ? "" : "s", (unsigned long long)r.si->fresh,
+           (unsigned long long)r.si->candidates);
+    return;
+  }
+  printf("legs %s (vector: plan %s, %llu candidates; text: plan %s, %llu candidates)\n", r.hi->legs,
+         r.hi->vector.plan, (unsigned long long)r.hi->vector.candidates, r.hi->text.plan,
+         (unsigned long long)r.hi->text.candidates);
+  if (r.hi->note[0])
+    printf("  note: %s\n", r.hi->note);
+}
 
-  printf("%squery %zu: %zu hit%s, plan %s (%u segment%s, %llu fresh, %llu candidates)\n",
-         qi ? "\n" : "", qi, n, n == 1 ? "" : "s", info->plan, info->segments,
-         info->segments == 1 ? "" : "s", (unsigned long long)info->fresh,
-         (unsigned long long)info->candidates);
+/* A readable block: a header, then rank, id, score (then the group, each
+ * leg's rank and score, the payload and the vector when asked) a hit a
+ * line; a blank line before every block but the first. */
+static int print_table(size_t qi, const vs_hit *hits, size_t n, ran r, unsigned with,
+                       unsigned show) {
+  int score_w = with || show ? 15 : 0; /* pad the score only when columns follow */
+
+  print_header(qi, n, r);
   if (n)
-    printf("  %4s  %-20s  %-*s%s%s\n", "rank", "id", score_w, "score",
+    printf("  %4s  %-20s  %-*s%s%s%-*s%s%s\n", "rank", "id", score_w, "score",
+           show & SHOW_GROUP ? "  group" : "",
+           show & SHOW_EXPLAIN ? "  v.rank  v.score          t.rank  " : "",
+           (show & SHOW_EXPLAIN) && with ? 15 : 0, show & SHOW_EXPLAIN ? "t.score" : "",
            with & VS_GET_PAYLOAD ? "  payload" : "", with & VS_GET_VECTOR ? "  vector" : "");
   for (size_t i = 0; i < n; i++) {
-    json_t *h = hit_json(&hits[i], with);
+    json_t *h = hit_json(&hits[i], with, show);
 
     if (h == NULL)
       return complain(1, "query", "query %zu: out of memory formatting the results", qi);
     printf("  %4zu  ", i + 1);
     print_member("%-20s", h, "id");
     printf("  %-*.9g", score_w, (double)hits[i].score);
+    if (show & SHOW_GROUP)
+      printf("  %5u", hits[i].group);
+    if (show & SHOW_EXPLAIN) {
+      print_member("  %6s", h, "vector_rank");
+      print_member("  %-15s", h, "vector_score");
+      print_member("  %6s", h, "text_rank");
+      print_member(with ? "  %-15s" : "  %s", h, "text_score");
+    }
     if (with & VS_GET_PAYLOAD)
       print_member("  %s", h, "payload");
     if (with & VS_GET_VECTOR)
@@ -762,11 +954,18 @@ static int print_table(size_t qi, const vs_hit *hits, size_t n, const vs_search_
 typedef struct query_args {
   const char *dir, *name;
   const char *file, *format, *inline_vec, *rows, *filter;
-  const char *text, *text_file, *weights;
+  const char *text, *text_file, *weights, *exclude, *payload_fields;
   const char *vector_knob; /* the first of --exact, --ef, --nprobe given */
+  const char *fusion_opt;  /* the first option that tunes fusion given */
   size_t row_begin, row_end;
-  vs_search_params p; /* k, with and filter serve text queries too */
+  /* k, with, filter, exclude and payload_fields serve every kind of
+   * query; ef and nprobe hybrid queries too. */
+  vs_search_params p;
+  /* The options only hybrid search has: fusion, rrf_k, the leg weights,
+   * candidates, explain, group_by, group_size, mmr_lambda, mmr_candidates. */
+  vs_hybrid_params h;
   int json;
+  int hybrid; /* run vs_hybrid_search(): both sources, --group-by or --mmr */
 } query_args;
 
 /* Parse --rows A:B, either side possibly empty, with A <= B. */
@@ -785,12 +984,142 @@ static int parse_rows(const char *s, size_t *begin, size_t *end) {
   return 0;
 }
 
-static int parse_query_args(int argc, char **argv, query_args *a) {
-  static const char *const later[] = {"--fusion", "--candidates", "--explain"};
-  static const char *const valued[] = {"--vector-file", "--format",    "--vector", "--rows",
-                                       "--k",           "--ef",        "--nprobe", "--filter",
-                                       "--text",        "--text-file", "--weights"};
+/* Parse a whole number 1..VS_K_MAX, the value of option `opt`. */
+static int parse_depth(const char *opt, const char *val, size_t *out) {
+  if (parse_size(val, strlen(val), out) || *out < 1 || *out > VS_K_MAX)
+    return complain(2, "query", "%s must be a whole number 1..%d, not '%s'", opt, VS_K_MAX, val);
+  return 0;
+}
 
+/* Parse a finite decimal number >= 0 (see decimal()). */
+static int parse_real(const char *val, double *out) {
+  if (!decimal(val))
+    return 1;
+  *out = strtod(val, NULL);
+  return !isfinite(*out);
+}
+
+/* Parse --leg-weights V,T: two numbers >= 0, not both 0. */
+static int parse_leg_weights(const char *val, vs_hybrid_params *h) {
+  const char *comma = strchr(val, ',');
+  char v[64];
+
+  if (comma && (size_t)(comma - val) < sizeof(v)) {
+    memcpy(v, val, (size_t)(comma - val));
+    v[comma - val] = '\0';
+    if (!parse_real(v, &h->vector_weight) && !parse_real(comma + 1, &h->text_weight)) {
+      if (h->vector_weight > 0 || h->text_weight > 0)
+        return 0;
+      return complain(2, "query", "--leg-weights 0,0 leaves nothing to rank by");
+    }
+  }
+  return complain(2, "query",
+                  "--leg-weights must be two numbers >= 0, the vector leg's and the text leg's, "
+                  "e.g. '1,0.5'");
+}
+
+/* The value of one hybrid search option (kind 'h' or 'F' in query_opts). */
+static int parse_hybrid_opt(const char *opt, const char *val, vs_hybrid_params *h) {
+  if (strcmp(opt, "--fusion") == 0) {
+    if (strcmp(val, "rrf") == 0)
+      h->fusion = VS_FUSION_RRF;
+    else if (strcmp(val, "weighted") == 0)
+      h->fusion = VS_FUSION_WEIGHTED;
+    else
+      return complain(2, "query", "--fusion must be rrf or weighted, not '%s'", val);
+  } else if (strcmp(opt, "--rrf-k") == 0) {
+    if (parse_real(val, &h->rrf_k) || !(h->rrf_k > 0))
+      return complain(2, "query", "--rrf-k must be a number above 0 (60 by default), not '%s'",
+                      val);
+  } else if (strcmp(opt, "--leg-weights") == 0) {
+    return parse_leg_weights(val, h);
+  } else if (strcmp(opt, "--candidates") == 0) {
+    return parse_depth(opt, val, &h->candidates);
+  } else if (strcmp(opt, "--group-by") == 0) {
+    if (val[0] == '\0')
+      return complain(2, "query", "--group-by needs a payload field name");
+    h->group_by = val;
+  } else if (strcmp(opt, "--group-size") == 0) {
+    return parse_depth(opt, val, &h->group_size);
+  } else if (strcmp(opt, "--mmr") == 0) {
+    /* 0 would mean "diversity only", which vs_hybrid_params cannot say
+     * (there 0 turns MMR off): refuse it rather than change its sense. */
+    if (parse_real(val, &h->mmr_lambda) || !(h->mmr_lambda > 0 && h->mmr_lambda <= 1))
+      return complain(2, "query", "--mmr must be a number in (0, 1], not '%s'", val);
+  } else { /* --mmr-candidates */
+    return parse_depth(opt, val, &h->mmr_candidates);
+  }
+  return 0;
+}
+
+/* The options and how parse_query_args() treats them: 'f' a flag, 'v' a
+ * value it keeps or parses itself, 'h' a value for parse_hybrid_opt(),
+ * 'F' likewise and the option tunes fusion itself (so needs two legs). */
+static const struct {
+  const char *name;
+  char kind;
+} query_opts[] = {
+    {"--exact", 'f'},        {"--json", 'f'},
+    {"--with-payload", 'f'}, {"--with-vector", 'f'},
+    {"--explain", 'f'},      {"--vector-file", 'v'},
+    {"--format", 'v'},       {"--vector", 'v'},
+    {"--rows", 'v'},         {"--k", 'v'},
+    {"--ef", 'v'},           {"--nprobe", 'v'},
+    {"--filter", 'v'},       {"--text", 'v'},
+    {"--text-file", 'v'},    {"--weights", 'v'},
+    {"--exclude", 'v'},      {"--payload-fields", 'v'},
+    {"--fusion", 'F'},       {"--rrf-k", 'F'},
+    {"--leg-weights", 'F'},  {"--candidates", 'F'},
+    {"--group-by", 'h'},     {"--group-size", 'h'},
+    {"--mmr", 'h'},          {"--mmr-candidates", 'h'},
+};
+
+/* The checks between options, once all are read. */
+static int check_query_args(query_args *a) {
+  int vec = a->file || a->inline_vec, txt = a->text || a->text_file;
+
+  if (a->file && a->inline_vec)
+    return complain(2, "query", "give either --vector-file or --vector, not both");
+  if (a->text && a->text_file)
+    return complain(2, "query", "give either --text or --text-file, not both");
+  if (!vec && !txt)
+    return complain(2, "query",
+                    "no queries: give --vector-file F (fvecs, bvecs, ivecs, idx or JSON lines), "
+                    "--vector 'x,y,...', --text Q or --text-file F (one query a line)");
+  if (a->rows && a->file == NULL)
+    return complain(2, "query", "--rows selects rows of --vector-file");
+  if (a->format && a->file == NULL)
+    return complain(2, "query", "--format describes --vector-file");
+  /* BM25 top-k is exact and has no index knobs: refuse them rather than
+   * let a user believe they changed something. */
+  if (a->vector_knob && !vec)
+    return complain(2, "query", "%s tunes vector search; a text query has nothing to tune",
+                    a->vector_knob);
+  if (a->weights && !txt)
+    return complain(2, "query", "--weights weighs the text fields of --text or --text-file");
+  a->hybrid = (vec && txt) || a->h.group_by || a->h.mmr_lambda > 0;
+  /* Fusion options on a search that fuses nothing are refused likewise. */
+  if (a->fusion_opt && !a->hybrid)
+    return complain(2, "query",
+                    "%s is for hybrid search: give a vector and a text source (or --group-by or "
+                    "--mmr)",
+                    a->fusion_opt);
+  if (a->hybrid && a->p.exact)
+    return complain(2, "query", "--exact: hybrid search has no exact scan; leave it out");
+  if (a->h.rrf_k > 0 && a->h.fusion != VS_FUSION_RRF)
+    return complain(2, "query", "--rrf-k tunes --fusion rrf, not --fusion weighted");
+  if (a->h.group_size && a->h.group_by == NULL)
+    return complain(2, "query", "--group-size needs --group-by");
+  if (a->h.mmr_candidates && !(a->h.mmr_lambda > 0))
+    return complain(2, "query", "--mmr-candidates needs --mmr");
+  if (a->h.mmr_lambda > 0 && !vec)
+    return complain(2, "query",
+                    "--mmr compares the hits' vectors with the query vector: give --vector or "
+                    "--vector-file");
+  return 0;
+}
+
+static int parse_query_args(int argc, char **argv, query_args *a) {
   memset(a, 0, sizeof(*a));
   a->p.k = DEFAULT_K;
   a->row_end = SIZE_MAX;
@@ -804,38 +1133,40 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
   a->name = argv[1];
   for (int i = 2; i < argc; i++) {
     const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-    int known;
+    char kind = 0;
 
-    if (strcmp(opt, "--exact") == 0) {
-      a->p.exact = 1;
-      if (a->vector_knob == NULL)
-        a->vector_knob = opt;
-      continue;
-    }
-    if (strcmp(opt, "--json") == 0) {
-      a->json = 1;
-      continue;
-    }
-    if (strcmp(opt, "--with-payload") == 0) {
-      a->p.with |= VS_GET_PAYLOAD;
-      continue;
-    }
-    if (strcmp(opt, "--with-vector") == 0) {
-      a->p.with |= VS_GET_VECTOR;
-      continue;
-    }
-    for (size_t j = 0; j < sizeof(later) / sizeof(later[0]); j++)
-      if (strcmp(opt, later[j]) == 0)
-        return complain(2, "query", "hybrid search (%s) is not supported yet", opt);
-    known = 0;
-    for (size_t j = 0; j < sizeof(valued) / sizeof(valued[0]); j++)
-      known |= strcmp(opt, valued[j]) == 0;
-    if (!known)
+    for (size_t j = 0; j < sizeof(query_opts) / sizeof(query_opts[0]); j++)
+      if (strcmp(opt, query_opts[j].name) == 0)
+        kind = query_opts[j].kind;
+    if (kind == 0)
       return complain(2, "query", "unknown option %s", opt);
+    if (kind == 'f') {
+      if (strcmp(opt, "--exact") == 0) {
+        a->p.exact = 1;
+        if (a->vector_knob == NULL)
+          a->vector_knob = opt;
+      } else if (strcmp(opt, "--json") == 0) {
+        a->json = 1;
+      } else if (strcmp(opt, "--with-payload") == 0) {
+        a->p.with |= VS_GET_PAYLOAD;
+      } else if (strcmp(opt, "--with-vector") == 0) {
+        a->p.with |= VS_GET_VECTOR;
+      } else { /* --explain */
+        a->h.explain = 1;
+        if (a->fusion_opt == NULL)
+          a->fusion_opt = opt;
+      }
+      continue;
+    }
     if (val == NULL)
       return complain(2, "query", "%s needs a value", opt);
     i++;
-    if (strcmp(opt, "--vector-file") == 0) {
+    if (kind == 'h' || kind == 'F') {
+      if (kind == 'F' && a->fusion_opt == NULL)
+        a->fusion_opt = opt;
+      if (parse_hybrid_opt(opt, val, &a->h))
+        return 2;
+    } else if (strcmp(opt, "--vector-file") == 0) {
       a->file = val;
     } else if (strcmp(opt, "--format") == 0) {
       a->format = val;
@@ -849,6 +1180,11 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
       a->text_file = val;
     } else if (strcmp(opt, "--weights") == 0) {
       a->weights = val;
+    } else if (strcmp(opt, "--exclude") == 0) {
+      a->exclude = val;
+    } else if (strcmp(opt, "--payload-fields") == 0) {
+      a->payload_fields = val;
+      a->p.with |= VS_GET_PAYLOAD;
     } else if (strcmp(opt, "--rows") == 0) {
       a->rows = val;
       if (parse_rows(val, &a->row_begin, &a->row_end))
@@ -871,50 +1207,29 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
       }
     }
   }
-  if (a->file && a->inline_vec)
-    return complain(2, "query", "give either --vector-file or --vector, not both");
-  if (a->text && a->text_file)
-    return complain(2, "query", "give either --text or --text-file, not both");
-  /* Fusing a vector and a text ranking is a later step (DESIGN.md 7). */
-  if ((a->file || a->inline_vec) && (a->text || a->text_file))
-    return complain(2, "query",
-                    "hybrid search (%s with %s) is not supported yet; give a vector or a text "
-                    "source, not both",
-                    a->file ? "--vector-file" : "--vector", a->text ? "--text" : "--text-file");
-  if (a->file == NULL && a->inline_vec == NULL && a->text == NULL && a->text_file == NULL)
-    return complain(2, "query",
-                    "no queries: give --vector-file F (fvecs, bvecs, ivecs, idx or JSON lines), "
-                    "--vector 'x,y,...', --text Q or --text-file F (one query a line)");
-  if (a->rows && a->file == NULL)
-    return complain(2, "query", "--rows selects rows of --vector-file");
-  if (a->format && a->file == NULL)
-    return complain(2, "query", "--format describes --vector-file");
-  /* BM25 top-k is exact and has no index knobs: refuse them rather than
-   * let a user believe they changed something. */
-  if (a->vector_knob && a->file == NULL && a->inline_vec == NULL)
-    return complain(2, "query", "%s tunes vector search; a text query has nothing to tune",
-                    a->vector_knob);
-  if (a->weights && a->text == NULL && a->text_file == NULL)
-    return complain(2, "query", "--weights weighs the text fields of --text or --text-file");
-  return 0;
+  return check_query_args(a);
 }
 
-/* Where query qi came from, for error messages. */
+/* Where query qi came from, for error messages: its vector row, its text
+ * line, or both for a hybrid query. */
 static void query_origin(const query_args *a, size_t qi, char *buf, size_t cap) {
+  char v[1100] = "", t[1100] = "";
+
+  if (a->file)
+    snprintf(v, sizeof(v), "row %zu of %.1000s", a->row_begin + qi, a->file);
+  else if (a->inline_vec)
+    snprintf(v, sizeof(v), "--vector");
   if (a->text_file)
-    snprintf(buf, cap, "query %zu (line %zu of %s)", qi, qi + 1, a->text_file);
+    snprintf(t, sizeof(t), "line %zu of %.1000s", qi + 1, a->text_file);
   else if (a->text)
-    snprintf(buf, cap, "query %zu (--text)", qi);
-  else if (a->file)
-    snprintf(buf, cap, "query %zu (row %zu of %s)", qi, a->row_begin + qi, a->file);
-  else
-    snprintf(buf, cap, "query %zu (--vector)", qi);
+    snprintf(t, sizeof(t), "--text");
+  snprintf(buf, cap, "query %zu (%s%s%s)", qi, v, v[0] && t[0] ? " with " : "", t);
 }
 
 /* Report search qi's failure `rc`: where the query came from, then why. */
 static int search_failed(const query_args *a, size_t qi, int rc, const vs_error *err) {
   const char *why = err_text(rc, err);
-  char where[512];
+  char where[2300];
 
   query_origin(a, qi, where, sizeof(where));
   /* The vector checks share vs_upsert's wording, which names a point of
@@ -925,95 +1240,146 @@ static int search_failed(const query_args *a, size_t qi, int rc, const vs_error 
 }
 
 /* Print query qi's hits, then release them. */
-static int print_hits(const query_args *a, size_t qi, vs_hit *hits, size_t n,
-                      const vs_search_info *si) {
-  int rc =
-      a->json ? print_json(qi, hits, n, si, a->p.with) : print_table(qi, hits, n, si, a->p.with);
+static int print_hits(const query_args *a, size_t qi, vs_hit *hits, size_t n, ran r) {
+  unsigned show = (a->h.explain ? SHOW_EXPLAIN : 0) | (a->h.group_by ? SHOW_GROUP : 0);
+  int rc = a->json ? print_json(qi, hits, n, r, a->p.with, show)
+                   : print_table(qi, hits, n, r, a->p.with, show);
 
   vs_free(hits);
   return rc;
 }
 
-/* Read the query vectors, check their dim, and run one vs_search() each. */
-static int run_vectors(vs_db *db, const vs_collection_info *info, query_args *a) {
-  qset q = {NULL, 0, 0};
+/* Read the query vectors and check their dim.  A hybrid search on a
+ * text-only collection goes ahead: the engine drops the vector leg and
+ * says so in its note. */
+static int load_vectors(const vs_collection_info *info, const query_args *a, qset *q) {
   int rc;
 
-  if (info->dim == 0)
+  if (info->dim == 0 && !a->hybrid)
     return complain(1, "query",
                     "collection '%s' is text-only (dim 0): query it with --text or --text-file",
                     a->name);
-  rc = a->file ? read_queries(a->file, a->format, a->row_begin, a->row_end, &q)
-               : parse_inline(a->inline_vec, &q);
-  if (rc)
+  rc = a->file ? read_queries(a->file, a->format, a->row_begin, a->row_end, q)
+               : parse_inline(a->inline_vec, q);
+  if (rc || q->rows == 0 || info->dim == 0 || q->dim == info->dim)
     return rc;
-  if (q.rows && q.dim != info->dim) {
-    if (a->file)
-      rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u", a->file,
-                    q.dim, a->name, info->dim);
-    else
-      rc = complain(1, "query", "--vector has %zu components, collection '%s' has dim %u", q.dim,
-                    a->name, info->dim);
-    goto done;
-  }
-  for (size_t i = 0; i < q.rows; i++) {
-    vs_error err = VS_ERROR_INIT;
-    vs_search_info si;
-    vs_hit *hits;
-    size_t n;
+  if (a->file)
+    rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u", a->file,
+                  q->dim, a->name, info->dim);
+  else
+    rc = complain(1, "query", "--vector has %zu components, collection '%s' has dim %u", q->dim,
+                  a->name, info->dim);
+  free(q->v);
+  q->v = NULL;
+  return rc;
+}
 
-    a->p.vector = q.v + i * q.dim;
-    a->p.dim = q.dim;
+/* Read the query texts: the lines of --text-file, or --text alone. */
+static int load_texts(const query_args *a, tset *t) {
+  if (a->text_file)
+    return read_text_file(a->text_file, t);
+  if (tset_alloc(t, 1)) {
+    tset_free(t);
+    return 1;
+  }
+  t->text[0] = a->text;
+  t->len[0] = strlen(a->text);
+  t->n = 1;
+  return 0;
+}
+
+/* Run query qi: vector `v` (NULL without a vector source) and the text of
+ * `len` bytes at `text` (NULL without a text source), through
+ * vs_hybrid_search(), vs_search() or vs_text_search(); print its hits. */
+static int run_one(vs_db *db, query_args *a, size_t qi, const float *v, size_t dim,
+                   const char *text, size_t len, const vs_field_weight *w, size_t nw) {
+  vs_error err = VS_ERROR_INIT;
+  vs_search_info si;
+  vs_hybrid_info hi;
+  ran r = {NULL, NULL};
+  vs_hit *hits;
+  size_t n;
+  int rc;
+
+  if (a->hybrid) {
+    vs_hybrid_params hp = a->h;
+
+    hp.vector = v;
+    hp.dim = dim;
+    hp.text = text;
+    hp.len = len;
+    hp.k = a->p.k;
+    hp.ef = a->p.ef;
+    hp.nprobe = a->p.nprobe;
+    hp.weights = w;
+    hp.n_weights = nw;
+    hp.filter = a->p.filter;
+    hp.exclude = a->p.exclude;
+    hp.n_exclude = a->p.n_exclude;
+    hp.with = a->p.with;
+    hp.payload_fields = a->p.payload_fields;
+    hp.n_payload_fields = a->p.n_payload_fields;
+    rc = vs_hybrid_search(db, a->name, &hp, &hits, &n, &hi, &err);
+    r.hi = &hi;
+  } else if (v) {
+    a->p.vector = v;
+    a->p.dim = dim;
     rc = vs_search(db, a->name, &a->p, &hits, &n, &si, &err);
-    if (rc) {
-      rc = search_failed(a, i, rc, &err);
+    r.si = &si;
+  } else {
+    vs_text_params tp = {
+        text, len,          a->p.k,         a->p.with,           a->p.filter,          w,
+        nw,   a->p.exclude, a->p.n_exclude, a->p.payload_fields, a->p.n_payload_fields};
+    rc = vs_text_search(db, a->name, &tp, &hits, &n, &si, &err);
+    r.si = &si;
+  }
+  if (rc)
+    return search_failed(a, qi, rc, &err);
+  return print_hits(a, qi, hits, n, r);
+}
+
+/*
+ * Read every query, pair vectors with texts for a hybrid search, and run
+ * them in order, with the field weights w[0..nw).  A lone --vector or
+ * --text goes with every query of the other source; a vector file and a
+ * text file must hold as many queries as each other (a usage error, found
+ * before any query runs).  A text query on a collection without text
+ * fields finds nothing (plan "empty"), as the engine does.
+ */
+static int run_queries(vs_db *db, const vs_collection_info *info, query_args *a,
+                       const vs_field_weight *w, size_t nw) {
+  int vec = a->file || a->inline_vec, txt = a->text || a->text_file;
+  tset t = {NULL, NULL, NULL, 0};
+  qset q = {NULL, 0, 0};
+  size_t nq;
+  int rc = 0;
+
+  if (vec && (rc = load_vectors(info, a, &q)))
+    goto done;
+  if (txt && (rc = load_texts(a, &t)))
+    goto done;
+  nq = vec ? q.rows : t.n;
+  if (vec && txt) {
+    if (a->inline_vec)
+      nq = t.n;
+    else if (a->text == NULL && q.rows != t.n) {
+      rc =
+          complain(2, "query",
+                   "%s has %zu query vector%s and %s has %zu query text%s: hybrid search "
+                   "pairs them one to one (a single --vector or --text goes with every query)",
+                   a->file, q.rows, q.rows == 1 ? "" : "s", a->text_file, t.n, t.n == 1 ? "" : "s");
       goto done;
     }
-    if ((rc = print_hits(a, i, hits, n, &si)))
-      goto done;
+  }
+  for (size_t i = 0; i < nq && rc == 0; i++) {
+    const float *v = vec ? q.v + (a->inline_vec ? 0 : i) * q.dim : NULL;
+    size_t ti = a->text ? 0 : i;
+
+    rc = run_one(db, a, i, v, q.dim, txt ? t.text[ti] : NULL, txt ? t.len[ti] : 0, w, nw);
   }
 
 done:
   free(q.v);
-  return rc;
-}
-
-/* Read the query texts and run one vs_text_search() each, with the field
- * weights w[0..nw).  A collection without text fields gives every query
- * no hits (plan "empty"), as the engine does. */
-static int run_texts(vs_db *db, query_args *a, const vs_field_weight *w, size_t nw) {
-  vs_text_params tp = {NULL, 0, a->p.k, a->p.with, a->p.filter, w, nw};
-  tset t = {NULL, NULL, NULL, 0};
-  int rc = 0;
-
-  if (a->text_file) {
-    if (read_text_file(a->text_file, &t))
-      return 1;
-  } else {
-    if (tset_alloc(&t, 1)) {
-      tset_free(&t);
-      return 1;
-    }
-    t.text[0] = a->text;
-    t.len[0] = strlen(a->text);
-    t.n = 1;
-  }
-  for (size_t i = 0; i < t.n; i++) {
-    vs_error err = VS_ERROR_INIT;
-    vs_search_info si;
-    vs_hit *hits;
-    size_t n;
-
-    tp.text = t.text[i];
-    tp.len = t.len[i];
-    rc = vs_text_search(db, a->name, &tp, &hits, &n, &si, &err);
-    if (rc) {
-      rc = search_failed(a, i, rc, &err);
-      break;
-    }
-    if ((rc = print_hits(a, i, hits, n, &si)))
-      break;
-  }
   tset_free(&t);
   return rc;
 }
@@ -1022,7 +1388,9 @@ int cmd_query(int argc, char **argv) {
   vs_collection_info *info = NULL;
   vs_field_weight *weights = NULL;
   vs_filter *filter = NULL;
-  char *weight_buf = NULL;
+  char *weight_buf = NULL, *exclude_buf = NULL, *field_buf = NULL;
+  vs_id *exclude = NULL;
+  const char **fields = NULL;
   size_t n_weights = 0;
   vs_db *db = NULL;
   query_args a;
@@ -1032,6 +1400,13 @@ int cmd_query(int argc, char **argv) {
     return rc;
   if (a.weights && (rc = parse_weights(a.weights, &weight_buf, &weights, &n_weights)))
     goto done;
+  if (a.exclude && (rc = parse_ids(a.exclude, &exclude_buf, &exclude, &a.p.n_exclude)))
+    goto done;
+  a.p.exclude = exclude;
+  if (a.payload_fields &&
+      (rc = parse_fields(a.payload_fields, &field_buf, &fields, &a.p.n_payload_fields)))
+    goto done;
+  a.p.payload_fields = fields;
   if (a.filter) {
     vs_error err = VS_ERROR_INIT;
     if (vs_filter_parse_json(a.filter, strlen(a.filter), &filter, &err)) {
@@ -1042,7 +1417,7 @@ int cmd_query(int argc, char **argv) {
   }
   if ((rc = open_collection("query", a.dir, a.name, &db, &info)))
     goto done;
-  rc = a.text || a.text_file ? run_texts(db, &a, weights, n_weights) : run_vectors(db, info, &a);
+  rc = run_queries(db, info, &a, weights, n_weights);
   if (rc == 0 && (fflush(stdout) || ferror(stdout)))
     rc = complain(1, "query", "writing the results: %s", strerror(errno));
 
@@ -1052,5 +1427,9 @@ done:
   vs_filter_free(filter);
   free(weights);
   free(weight_buf);
+  free(exclude);
+  free(exclude_buf);
+  free((void *)fields);
+  free(field_buf);
   return rc;
 }
