@@ -453,8 +453,8 @@ int vs_hybrid_search(vs_db *db, const char *name, const vs_hybrid_params *p, vs_
       return vs__err(err, VS_EINVAL, "weight %zu must name a field and be finite and >= 0", i);
   if ((rc = vs__exclude_check(p->exclude, p->n_exclude, err)))
     return rc;
-  if (p->n_payload_fields && p->payload_fields == NULL)
-    return vs__err(err, VS_EINVAL, "payload_fields is NULL");
+  if ((rc = vs__fields_check(p->payload_fields, p->n_payload_fields, err)))
+    return rc;
   memset(&h, 0, sizeof(h));
   h.p = p;
   rc = vs__coll_read(db, name, hybrid_step, &h, err);
@@ -605,7 +605,8 @@ int vs_recommend(vs_db *db, const char *name, const vs_recommend_params *p, vs_h
       (rc = vs__exclude_check(p->negative, p->n_negative, err)) ||
       (rc = vs__exclude_check(p->exclude, p->n_exclude, err)) ||
       (rc = vectors_check(p->positive_vectors, p->n_positive_vectors, p->dim, "positive", err)) ||
-      (rc = vectors_check(p->negative_vectors, p->n_negative_vectors, p->dim, "negative", err)))
+      (rc = vectors_check(p->negative_vectors, p->n_negative_vectors, p->dim, "negative", err)) ||
+      (rc = vs__fields_check(p->payload_fields, p->n_payload_fields, err)))
     return rc;
   if (p->n_exclude + p->n_positive + p->n_negative > VS_EXCLUDE_MAX)
     return vs__err(err, VS_ETOOLARGE, "too many examples and exclusions (limit %d)",
@@ -670,6 +671,9 @@ int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size
   if (nq == 0 || nq > VS_BATCH_MAX)
     return vs__err(err, nq ? VS_ETOOLARGE : VS_EINVAL, "a batch holds 1..%d queries, not %zu",
                    VS_BATCH_MAX, nq);
+  for (size_t i = 0; i < nq; i++)
+    if ((rc = vs__fields_check(p[i].payload_fields, p[i].n_payload_fields, err)))
+      return vs__err(err, rc, "query %zu: payload fields", i);
   for (size_t i = 1; i < nq; i++)
     if (!same_shape(&p[0], &p[i]))
       return vs__err(err, VS_EINVAL,

@@ -133,6 +133,15 @@ void vs__pidset_free(vs__pidset *s) {
 
 /* ---- payload projection ------------------------------------------------------------------ */
 
+int vs__fields_check(const char *const *fields, size_t n, vs_error *err) {
+  if (n && fields == NULL)
+    return vs__err(err, VS_EINVAL, "payload_fields is NULL");
+  for (size_t i = 0; i < n; i++)
+    if (fields[i] == NULL || fields[i][0] == '\0')
+      return vs__err(err, VS_EINVAL, "payload field %zu is NULL or empty", i);
+  return VS_OK;
+}
+
 /* The header of a msgpack map or string at p: its element count (map) or
  * byte length (string) and the header's size; -1 when it is neither. */
 static int mp_head(const uint8_t *p, size_t len, int want_map, uint32_t *count, size_t *hsize) {

@@ -31,6 +31,9 @@ int vs__pidset_has(const vs__pidset *s, uint64_t pid);
 void vs__pidset_remove_from(const vs__pidset *s, roaring_bitmap_t *set);
 void vs__pidset_free(vs__pidset *s);
 
+/* Check a projection's field list (NULL or empty names are refused). */
+int vs__fields_check(const char *const *fields, size_t n, vs_error *err);
+
 /* Copy the entries of payload map p[0..len) whose keys are among
  * fields[0..nf) to out (room for len + 5 bytes) as a new map; returns its
  * size, 0 when no field is there (or p is not a map). */

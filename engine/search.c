@@ -153,6 +153,9 @@ typedef struct passing {
   const vs__filter *f;         /* NULL: no filter */
   const roaring_bitmap_t *set; /* NULL: apply f point by point */
   const vs__pidset *ex;        /* excluded points (already taken out of set) */
+  /* The filter's own passing set, before exclusions: what a sub-index of
+   * the filter covers (one query's exclusions must not shape it). */
+  const roaring_bitmap_t *fset;
 } passing;
 
 /* vs__keep_fn for the index: not excluded, and a bitmap probe, or look the
@@ -410,8 +413,8 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     return scan_all(txn, c, ps ? ps->f : NULL, sc, err);
   }
   nextra = extra ? roaring_bitmap_get_cardinality(extra) : 0;
-  if (extra && nextra > FILTER_STALE_POINTS) /* the sub-index has fallen behind: renew it */
-    vs__vindex_filter_missed(db, v, digest, set);
+  if (extra && roaring_bitmap_andnot_cardinality(ps->fset, covered) > FILTER_STALE_POINTS)
+    vs__vindex_filter_missed(db, v, digest, ps->fset); /* it has fallen behind: renew it */
   s = vs__malloc((n + nextra ? n + nextra : 1) * sizeof(*s));
   if (s == NULL) {
     vs__free(cands);
@@ -467,7 +470,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     /* The walk missed the passing points; if this filter keeps doing
      * that, it gets a sub-index of its own. */
     if (strcmp(sc->info.plan, "filter-index") != 0)
-      vs__vindex_filter_missed(db, v, digest, set);
+      vs__vindex_filter_missed(db, v, digest, ps->fset);
     strcpy(sc->info.plan, "exact-fallback");
     return scan_set(txn, c, set, sc, err);
   }
@@ -497,7 +500,8 @@ static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *
  * points; without it, every payload is read and matched. */
 static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
   const vs__filter *f = (const vs__filter *)sc->p->filter;
-  passing ps = {txn, c, f, NULL, &sc->ex};
+  passing ps = {txn, c, f, NULL, &sc->ex, NULL};
+  roaring_bitmap_t *fset = NULL;
   roaring_bitmap_t *set = NULL;
   vs__state st;
   double sel, few;
@@ -519,6 +523,10 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   if (set) {
     double pass;
 
+    if (sc->ex.n && (fset = roaring_bitmap_copy(set)) == NULL) {
+      roaring_bitmap_free(set);
+      return vs__err(err, VS_ENOMEM, "out of memory");
+    }
     vs__pidset_remove_from(&sc->ex, set);
     pass = (double)roaring_bitmap_get_cardinality(set);
 
@@ -536,8 +544,11 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   if (set == NULL)
     return scan ? scan_all(txn, c, f, sc, err) : index_search(db, txn, c, &ps, sc, err);
   ps.set = set;
+  ps.fset = fset ? fset : set;
   rc = scan ? scan_set(txn, c, set, sc, err) : index_search(db, txn, c, &ps, sc, err);
   roaring_bitmap_free(set);
+  if (fset)
+    roaring_bitmap_free(fset);
   return rc;
 }
 
@@ -644,8 +655,8 @@ int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **h
     return vs__err(err, VS_EINVAL, "unknown 'with' flags 0x%x", p->with);
   if ((rc = vs__exclude_check(p->exclude, p->n_exclude, err)))
     return rc;
-  if (p->n_payload_fields && p->payload_fields == NULL)
-    return vs__err(err, VS_EINVAL, "payload_fields is NULL");
+  if ((rc = vs__fields_check(p->payload_fields, p->n_payload_fields, err)))
+    return rc;
   memset(&sc, 0, sizeof(sc));
   sc.p = p;
   rc = vs__coll_read(db, name, search_step, &sc, err);

@@ -1467,8 +1467,8 @@ static int text_check(vs_db *db, const vs_text_params *p, int count_only, vs_err
     return vs__err(err, VS_EINVAL, "weights is NULL");
   if ((rc = vs__exclude_check(p->exclude, p->n_exclude, err)))
     return rc;
-  if (p->n_payload_fields && p->payload_fields == NULL)
-    return vs__err(err, VS_EINVAL, "payload_fields is NULL");
+  if ((rc = vs__fields_check(p->payload_fields, p->n_payload_fields, err)))
+    return rc;
   for (size_t i = 0; i < p->n_weights; i++)
     if (p->weights[i].field == NULL || !isfinite(p->weights[i].weight) || p->weights[i].weight < 0)
       return vs__err(err, VS_EINVAL, "weight %zu must name a field and be finite and >= 0", i);

@@ -585,8 +585,11 @@ static void test_batch(void **state) {
     vs_free(one);
   }
   vs_free(all);
-  /* Queries must share their shape. */
+  /* Queries must share their shape, and each must be valid. */
   p[3].k = 5;
+  TU_EXPECT(vs_search_batch(fx->db, "q", p, NQ, &all, off, &err), VS_EINVAL, &err);
+  p[3].k = 10;
+  p[5].n_payload_fields = 2; /* and payload_fields NULL */
   TU_EXPECT(vs_search_batch(fx->db, "q", p, NQ, &all, off, &err), VS_EINVAL, &err);
   vs_filter_free(f);
 }
