@@ -39,3 +39,9 @@ add_executable(bench_hybrid bench/bench_hybrid.c tools/textsets.c)
 target_compile_options(bench_hybrid PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_hybrid PRIVATE vsearch ${OPENBLAS_LIB} ${JANSSON_LIB} ZLIB::ZLIB
   PkgConfig::LIBARCHIVE m)
+
+# Two-tower retrieval on Fashion-MNIST: inner product, a filter and per-user exclusions,
+# vs_search_batch against a loop of vs_search (see the file's opening comment).
+add_executable(bench_twotower bench/bench_twotower.c tools/datasets.c)
+target_compile_options(bench_twotower PRIVATE ${VS_WARNINGS})
+target_link_libraries(bench_twotower PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB m)
