@@ -73,8 +73,9 @@
  * Replacing a point writes the new version under a new pid and deletes the
  * old pid.  Every such step appends to c<cid>.log in commit order: "upsert
  * pid" when a pid becomes live and "delete pid" when it stops being live.
- * Derived indexes (FAISS, BM25) store the last seq they cover and replay the
+ * The vector index (FAISS) stores the last seq it covers and replays the
  * log after it; since a pid's vector never changes, replay is idempotent.
+ * The text index needs no replay: it is written in the same transactions.
  * The payload index (engine/pindex.c) stores nothing: it is rebuilt in
  * memory from c<cid>.pts and kept up by replaying the log the same way (a
  * pid's payload never changes either).

@@ -684,8 +684,8 @@ int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size
  * Change log
  *
  * Every write appends entries to the collection's change log, in commit
- * order: derived indexes (FAISS, BM25) remember the last sequence number
- * they cover and replay what came after it.  Each point version has an
+ * order: derived indexes (the vector index, the payload index) remember the
+ * last sequence number they cover and replay what came after it.  Each point version has an
  * internal id (`pid`) that is never reused: replacing a point gives the new
  * version a new pid and deletes the old one.
  * ------------------------------------------------------------------------- */
