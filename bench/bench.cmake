@@ -1,5 +1,5 @@
 # Benchmarks: built with everything, run by hand (see README.md), never by ctest.
-add_executable(bench_upsert bench/bench_upsert.c)
+add_executable(bench_upsert bench/bench_upsert.c tools/benchutil.c)
 target_compile_options(bench_upsert PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_upsert PRIVATE vsearch)
 
@@ -15,12 +15,12 @@ target_link_libraries(vs_hnswlib_peer PUBLIC Threads::Threads stdc++)
 target_link_libraries(vsearch_cli PRIVATE vs_hnswlib_peer)
 
 # Restart and ingest costs on Fashion-MNIST (see the file's opening comment).
-add_executable(bench_index bench/bench_index.c tools/datasets.c)
+add_executable(bench_index bench/bench_index.c tools/datasets.c tools/benchutil.c)
 target_compile_options(bench_index PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_index PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)
 
 # Filtered search against unfiltered on Fashion-MNIST (see the file's opening comment).
-add_executable(bench_filter bench/bench_filter.c tools/datasets.c)
+add_executable(bench_filter bench/bench_filter.c tools/datasets.c tools/benchutil.c)
 target_compile_options(bench_filter PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_filter PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB)
 
@@ -35,13 +35,13 @@ target_link_libraries(vsearch_cli PRIVATE vs_xapian_peer)
 
 # Hybrid search on SciFact: BM25, an LSA embedding made with OpenBLAS's LAPACK, RRF and
 # weighted fusion, quality and latency (see the file's opening comment).
-add_executable(bench_hybrid bench/bench_hybrid.c tools/textsets.c)
+add_executable(bench_hybrid bench/bench_hybrid.c tools/textsets.c tools/benchutil.c)
 target_compile_options(bench_hybrid PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_hybrid PRIVATE vsearch ${OPENBLAS_LIB} ${JANSSON_LIB} ZLIB::ZLIB
   PkgConfig::LIBARCHIVE m)
 
 # Two-tower retrieval on Fashion-MNIST: inner product, a filter and per-user exclusions,
 # vs_search_batch against a loop of vs_search (see the file's opening comment).
-add_executable(bench_twotower bench/bench_twotower.c tools/datasets.c)
+add_executable(bench_twotower bench/bench_twotower.c tools/datasets.c tools/benchutil.c)
 target_compile_options(bench_twotower PRIVATE ${VS_WARNINGS})
 target_link_libraries(bench_twotower PRIVATE vsearch ${JANSSON_LIB} ZLIB::ZLIB m)

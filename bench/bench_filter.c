@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "engine/vsearch.h"
+#include "tools/benchutil.h"
 #include "tools/datasets.h"
 
 #define TRAIN "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -34,16 +35,8 @@
 #define TEST "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define K 10
 
-static double now(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void die(const char *what, const char *msg) {
-  fprintf(stderr, "bench_filter: %s: %s\n", what, msg);
-  exit(1);
+  bu_die(0, "bench_filter", what, msg);
 }
 
 static void pack_key(msgpack_packer *pk, const char *s) {
@@ -160,9 +153,9 @@ int main(int argc, char **argv) {
     if (json[fi] && vs_filter_parse_json(json[fi], strlen(json[fi]), &f, &err))
       die("filter", err.message);
     /* The first query naming a field indexes it. */
-    t0 = now();
+    t0 = bu_now();
     vs_free(run(db, qs, dim, ef, 0, f, &nh, &info));
-    first = (now() - t0) * 1e3;
+    first = (bu_now() - t0) * 1e3;
     if (f && vs_count_where(db, "fm", f, &pass, &err))
       die("count", err.message);
     /* Warm up as a service would be: the queries once, untimed.  A filter
@@ -181,12 +174,12 @@ int main(int argc, char **argv) {
         break;
       nanosleep(&ts, NULL);
     }
-    t0 = now();
+    t0 = bu_now();
     for (size_t qi = 0; qi < nq; qi++) {
       vs_free(run(db, qs + qi * dim, dim, ef, 0, f, &nh, &info));
       fallbacks += strcmp(info.plan, "exact-fallback") == 0;
     }
-    qps = (double)nq / (now() - t0);
+    qps = (double)nq / (bu_now() - t0);
     if (fi == 0)
       base_qps = qps;
     for (size_t qi = 0; qi < nq; qi++) {
@@ -213,13 +206,8 @@ int main(int argc, char **argv) {
     vs_filter_free(f);
   }
   vs_db_close(db);
-  {
-    char cmd[4200];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-      fprintf(stderr, "bench_filter: could not remove %s\n", dir);
-  }
+  if (bu_rmtree(dir) != 0)
+    fprintf(stderr, "bench_filter: could not remove %s\n", dir);
   free(x);
   free(labels);
   free(qs);

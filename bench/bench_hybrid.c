@@ -65,18 +65,16 @@
  */
 #include <cblas.h>
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine/vsearch.h"
+#include "tools/benchutil.h"
 #include "tools/textsets.h"
 
 /* LAPACK's Fortran entry points, as OpenBLAS exports them (32-bit
@@ -169,36 +167,19 @@ typedef struct bench {
 
 /* ---- small things ------------------------------------------------------------------------- */
 
-static double now(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The temporary database directory, once made: removed on every exit. */
 static const char *tmp_dir;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static int rm_tmp(void) {
-  int rc = tmp_dir ? nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) : 0;
+  int rc = tmp_dir ? bu_rmtree(tmp_dir) : 0;
 
   tmp_dir = NULL;
   return rc;
 }
 
 static void die(const char *what, const char *msg) {
-  if (isatty(STDERR_FILENO))
-    fputs("\r\033[K", stderr);
-  fprintf(stderr, "bench_hybrid: %s: %s\n", what, msg);
   rm_tmp();
-  exit(1);
+  bu_die(isatty(STDERR_FILENO), "bench_hybrid", what, msg);
 }
 
 static void *xmalloc(size_t n) {
@@ -231,25 +212,6 @@ static void grow(void **p, size_t *cap, size_t need, size_t size) {
     die("realloc", "out of memory");
   *p = q;
   *cap = c;
-}
-
-static void progress(const bench *b, const char *fmt, ...) {
-  va_list ap;
-
-  if (!b->progress)
-    return;
-  va_start(ap, fmt);
-  fputs("\r\033[Kbench_hybrid: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fflush(stderr);
-}
-
-static void progress_done(const bench *b) {
-  if (b->progress) {
-    fputs("\r\033[K", stderr);
-    fflush(stderr);
-  }
 }
 
 /* splitmix64, and standard normal deviates from it by Box-Muller. */
@@ -544,7 +506,7 @@ static void lsa(bench *b) {
   spmm(&b->a, omega, l, y); /* Y = A Omega */
   orth(y, n, l, tmp);
   for (int it = 0; it < b->o.power; it++) {
-    progress(b, "LSA: power iteration %d / %d", it + 1, b->o.power);
+    bu_progress(b->progress, "bench_hybrid", "LSA: power iteration %d / %d", it + 1, b->o.power);
     spmm(&at, y, l, z); /* Z = A^T Q */
     orth(z, t, l, tmp);
     spmm(&b->a, z, l, y); /* Y = A Z */
@@ -671,7 +633,7 @@ static void load(bench *b) {
   vs_point pts[BATCH];
   msgpack_sbuffer sb;
   msgpack_packer pk;
-  double t0 = now();
+  double t0 = bu_now();
 
   snprintf(b->dir, sizeof(b->dir), "%s/bench_hybrid.XXXXXX", b->o.tmp);
   if (mkdtemp(b->dir) == NULL)
@@ -695,7 +657,7 @@ static void load(bench *b) {
   for (size_t first = 0; first < n; first += BATCH) {
     size_t m = n - first < BATCH ? n - first : BATCH;
 
-    progress(b, "loading %zu / %zu", first, n);
+    bu_progress(b->progress, "bench_hybrid", "loading %zu / %zu", first, n);
     msgpack_sbuffer_clear(&sb);
     for (size_t i = 0; i < m; i++) {
       off[i] = sb.size;
@@ -719,12 +681,12 @@ static void load(bench *b) {
       die("upsert", err.message);
   }
   msgpack_sbuffer_destroy(&sb);
-  b->load_s = now() - t0;
-  progress(b, "rebuilding the vector index (%s)", b->o.index);
-  t0 = now();
+  b->load_s = bu_now() - t0;
+  bu_progress(b->progress, "bench_hybrid", "rebuilding the vector index (%s)", b->o.index);
+  t0 = bu_now();
   if (vs_collection_rebuild(b->db, COLL, NULL, 0, &err))
     die("rebuild", err.message);
-  b->rebuild_s = now() - t0;
+  b->rebuild_s = bu_now() - t0;
 }
 
 /* ---- searching ---------------------------------------------------------------------------- */
@@ -746,9 +708,9 @@ static vs_hit *search(bench *b, int c, size_t q, size_t k, size_t *n, double *se
     tp.text = qq->text;
     tp.len = qq->text_len;
     tp.k = k;
-    t0 = now();
+    t0 = bu_now();
     rc = vs_text_search(b->db, COLL, &tp, &hits, n, NULL, &err);
-    *secs = now() - t0;
+    *secs = bu_now() - t0;
   } else if (c == C_DENSE) {
     vs_search_params sp = {0};
     if (qv == NULL) { /* no term of the query is in the corpus: no vector */
@@ -758,9 +720,9 @@ static vs_hit *search(bench *b, int c, size_t q, size_t k, size_t *n, double *se
     sp.vector = qv;
     sp.dim = b->o.dim;
     sp.k = k;
-    t0 = now();
+    t0 = bu_now();
     rc = vs_search(b->db, COLL, &sp, &hits, n, NULL, &err);
-    *secs = now() - t0;
+    *secs = bu_now() - t0;
   } else {
     vs_hybrid_params hp = {0};
     vs_hybrid_info info;
@@ -779,9 +741,9 @@ static vs_hit *search(bench *b, int c, size_t q, size_t k, size_t *n, double *se
       hp.vector_weight = b->o.wv;
       hp.text_weight = b->o.wt;
     }
-    t0 = now();
+    t0 = bu_now();
     rc = vs_hybrid_search(b->db, COLL, &hp, &hits, n, &info, &err);
-    *secs = now() - t0;
+    *secs = bu_now() - t0;
     if (rc == 0 && both)
       *both = strcmp(info.legs, "vector+text") == 0;
   }
@@ -813,7 +775,8 @@ static void quality(bench *b, int c) {
     vs_hit *hits;
 
     if (q % 32 == 0)
-      progress(b, "%s: quality, query %zu / %zu", config_name[c], q, b->set.nqueries);
+      bu_progress(b->progress, "bench_hybrid", "%s: quality, query %zu / %zu", config_name[c], q,
+                  b->set.nqueries);
     for (size_t i = 0; i < b->set.nqrels; i++)
       if (b->set.qrels[i].query == q)
         judged[nj++] = b->set.qrels[i].gain;
@@ -865,7 +828,7 @@ static void latency(bench *b) {
     b->r[c].l.n = 0;
   }
   for (int pass = -1; pass < b->o.reps; pass++) {
-    progress(b, "latency: %s", pass < 0 ? "warm-up" : "timing");
+    bu_progress(b->progress, "bench_hybrid", "latency: %s", pass < 0 ? "warm-up" : "timing");
     for (size_t q = 0; q < nq; q++)
       for (int j = 0; j < NCONFIG; j++) {
         int c = (int)((q + (size_t)j + (size_t)(pass + 1)) % NCONFIG);
@@ -1069,24 +1032,24 @@ int main(int argc, char **argv) {
   if (b.o.json && (json = fopen(b.o.json, "w")) == NULL)
     die(b.o.json, strerror(errno));
   snprintf(path, sizeof(path), "%s/scifact", b.o.data);
-  progress(&b, "reading %s", path);
+  bu_progress(b.progress, "bench_hybrid", "reading %s", path);
   ts_set_init(&b.set);
   if (ts_read_beir(path, &b.set, msg, sizeof(msg)))
     die("scifact", msg);
   join_texts(&b);
 
-  progress(&b, "LSA: TF-IDF");
-  t0 = now();
+  bu_progress(b.progress, "bench_hybrid", "LSA: TF-IDF");
+  t0 = bu_now();
   build_matrix(&b);
   lsa(&b);
   embed_queries(&b);
-  b.lsa_s = now() - t0;
+  b.lsa_s = bu_now() - t0;
 
   load(&b);
   for (int c = 0; c < NCONFIG; c++)
     quality(&b, c);
   latency(&b);
-  progress_done(&b);
+  bu_progress_done(b.progress);
   report(&b, json);
 
   vs_db_close(b.db);

@@ -27,21 +27,14 @@
 
 #include "engine/vsearch.h"
 #include "index/faiss_shim.h"
+#include "tools/benchutil.h"
 #include "tools/datasets.h"
 
 #define TRAIN "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 #define DIM 784
 
-static double now(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void die(const char *what, const vs_error *err) {
-  fprintf(stderr, "bench_index: %s: %s\n", what, err ? err->message : "failed");
-  exit(1);
+  bu_die(0, "bench_index", what, err ? err->message : "failed");
 }
 
 static vs_db *open_db(const char *dir, unsigned seal) {
@@ -83,7 +76,7 @@ static vs_search_info probe(vs_db *db, const float *q) {
 
 int main(int argc, char **argv) {
   const char *parent = "/tmp";
-  char dir[4096], dir2[4200], msg[256], cmd[8300];
+  char dir[4096], dir2[4200], msg[256];
   size_t n = 60000, rows, dim;
   vs_collection_config cfg = {"f", DIM, VS_METRIC_L2, "HNSW32", NULL, 0, NULL, 0, 0};
   vs_error err = VS_ERROR_INIT;
@@ -113,16 +106,16 @@ int main(int argc, char **argv) {
   if (vs_collection_create(db, &cfg, &err))
     die("create", &err);
   upsert_all(db, x, n);
-  t0 = now();
+  t0 = bu_now();
   if (vs_collection_rebuild(db, "f", NULL, 0, &err))
     die("rebuild", &err);
-  build = now() - t0;
+  build = bu_now() - t0;
   probe(db, x);
   vs_db_close(db);
-  t0 = now();
+  t0 = bu_now();
   db = open_db(dir, 1u << 30);
   info = probe(db, x);
-  reopen = now() - t0;
+  reopen = bu_now() - t0;
   vs_db_close(db);
   if (info.segments != 1 || info.fresh != 0)
     fprintf(stderr, "bench_index: unexpected state after reopen\n");
@@ -132,14 +125,14 @@ int main(int argc, char **argv) {
   if (vs_collection_create(db, &cfg, &err))
     die("create", &err);
   probe(db, x); /* makes the index exist, as a server's first query would */
-  t0 = now();
+  t0 = bu_now();
   upsert_all(db, x, n);
   do {
     struct timespec ts = {0, 10000000};
     nanosleep(&ts, NULL);
     info = probe(db, x);
   } while (info.fresh >= 20000);
-  ingest = now() - t0;
+  ingest = bu_now() - t0;
   vs_db_close(db);
 
   /* FAISS's own add rate for the same index. */
@@ -149,10 +142,10 @@ int main(int argc, char **argv) {
     if (faiss_index_factory(&idx, DIM, "HNSW32", METRIC_L2))
       die("faiss", NULL);
     vs__faiss_tune(idx, 200, 64, 0);
-    t0 = now();
+    t0 = bu_now();
     if (vs__faiss_build(idx, (int64_t)n, x, 0, NULL, 0, m, sizeof(m)))
       die(m, NULL);
-    faiss_add = now() - t0;
+    faiss_add = bu_now() - t0;
     faiss_Index_free(idx);
   }
 
@@ -163,8 +156,7 @@ int main(int argc, char **argv) {
          "ratio %.2f (target >= 0.7); %u segments, %llu fresh at the end\n",
          ingest, (double)n / ingest, faiss_add, (double)n / faiss_add, faiss_add / ingest,
          info.segments, (unsigned long long)info.fresh);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (bu_rmtree(dir) != 0)
     fprintf(stderr, "bench_index: could not remove %s\n", dir);
   free(x);
   return 0;

@@ -40,12 +40,10 @@
  *       [--dir TMPDIR] [--json FILE]
  * Progress goes to stderr when it is a terminal.
  */
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +51,7 @@
 #include <unistd.h>
 
 #include "engine/vsearch.h"
+#include "tools/benchutil.h"
 #include "tools/datasets.h"
 
 #define TRAIN "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -73,18 +72,8 @@ typedef struct options {
 
 static int progress; /* stderr is a terminal */
 
-static double now(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void die(const char *what, const char *msg) {
-  if (progress)
-    fputs("\r\033[K", stderr);
-  fprintf(stderr, "bench_twotower: %s: %s\n", what, msg);
-  exit(1);
+  bu_die(progress, "bench_twotower", what, msg);
 }
 
 static void *xcalloc(size_t n, size_t size) {
@@ -93,18 +82,6 @@ static void *xcalloc(size_t n, size_t size) {
   if (p == NULL)
     die("memory", "out of memory");
   return p;
-}
-
-/* One line of progress, overwritten by the next. */
-static void say(const char *fmt, ...) {
-  va_list ap;
-
-  if (!progress)
-    return;
-  fputs("\r\033[K", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
 }
 
 /* splitmix64, and a standard normal by Box-Muller. */
@@ -147,7 +124,7 @@ static void load(vs_db *db, const float *x, const uint8_t *labels, size_t n, siz
       die("upsert", err.message);
     for (size_t i = 0; i < m; i++)
       msgpack_sbuffer_destroy(&sb[i]);
-    say("upsert %zu/%zu", base + m, n);
+    bu_progress(progress, NULL, "upsert %zu/%zu", base + m, n);
   }
 }
 
@@ -247,7 +224,7 @@ static size_t tally_get(const tally *t, const char *plan) {
 static double run_loop(vs_db *db, const vs_search_params *sp, size_t m, uint64_t *ids,
                        tally *plans) {
   vs_error err = VS_ERROR_INIT;
-  double t0 = now();
+  double t0 = bu_now();
 
   for (size_t i = 0; i < m; i++) {
     vs_search_info info;
@@ -261,14 +238,14 @@ static double run_loop(vs_db *db, const vs_search_params *sp, size_t m, uint64_t
     if (plans)
       tally_add(plans, info.plan);
   }
-  return now() - t0;
+  return bu_now() - t0;
 }
 
 /* The same queries in one vs_search_batch call (off: m + 1 entries). */
 static double run_batch(vs_db *db, const vs_search_params *sp, size_t m, uint64_t *ids,
                         size_t *off) {
   vs_error err = VS_ERROR_INIT;
-  double t0 = now();
+  double t0 = bu_now();
   vs_hit *h;
 
   if (vs_search_batch(db, COLL, sp, m, &h, off, &err))
@@ -276,7 +253,7 @@ static double run_batch(vs_db *db, const vs_search_params *sp, size_t m, uint64_
   for (size_t i = 0; i < m; i++)
     keep_ids(ids, i, h + off[i], off[i + 1] - off[i]);
   vs_free(h);
-  return now() - t0;
+  return bu_now() - t0;
 }
 
 /* Warm up as a service would be: passes of the loop over every user,
@@ -311,25 +288,20 @@ static size_t warm_up(vs_db *db, const vs_search_params *sp, size_t users, uint6
   } while (m > 0 && missed < 3 && *passes < 5);
   if (missed < 3)
     return missed;
-  t0 = now();
+  t0 = bu_now();
   for (int tries = 0; tries < 1200; tries++) {
     struct timespec ts = {0, 100000000};
     tally t = {0};
 
     run_loop(db, sp, probe, ids, &t);
     if (tally_get(&t, "filter-index")) {
-      *wait_s = now() - t0;
+      *wait_s = bu_now() - t0;
       return missed;
     }
     nanosleep(&ts, NULL);
   }
   *wait_s = -2;
   return missed;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
 }
 
 static void usage(void) {
@@ -434,11 +406,11 @@ int main(int argc, char **argv) {
   if (vs_collection_create(db, &cfg, &err))
     die("create", err.message);
   load(db, x, labels, o.n, dim);
-  say("rebuild into one HNSW32 segment");
-  t0 = now();
+  bu_progress(progress, NULL, "rebuild into one HNSW32 segment");
+  t0 = bu_now();
   if (vs_collection_rebuild(db, COLL, NULL, 0, &err))
     die("rebuild", err.message);
-  build_s = now() - t0;
+  build_s = bu_now() - t0;
   if (vs_count_where(db, COLL, f, &pass, &err))
     die("count", err.message);
 
@@ -456,7 +428,7 @@ int main(int argc, char **argv) {
   batch_ids = xcalloc(o.users * K, sizeof(*batch_ids));
   off = xcalloc(o.batch + 1, sizeof(*off));
 
-  say("warm-up");
+  bu_progress(progress, NULL, "warm-up");
   warm_fallbacks = warm_up(db, sp, o.users, loop_ids, &warm_passes, &sub_wait);
 
   /* Timed: --runs passes over every user, each pass chunk by chunk (a
@@ -473,7 +445,7 @@ int main(int argc, char **argv) {
           lt += run_loop(db, sp + base, m, loop_ids + base * K, run == 0 ? &plans : NULL);
         else
           bt += run_batch(db, sp + base, m, batch_ids + base * K, off);
-      say("run %d/%d: %zu/%zu users", run + 1, o.runs, base + m, o.users);
+      bu_progress(progress, NULL, "run %d/%d: %zu/%zu users", run + 1, o.runs, base + m, o.users);
     }
     loop_s = run == 0 || lt < loop_s ? lt : loop_s;
     batch_s = run == 0 || bt < batch_s ? bt : batch_s;
@@ -505,13 +477,13 @@ int main(int argc, char **argv) {
     vs_free(want);
     failing += !hits_pass(db, o.filter, batch_ids + i * K);
     if (progress && r % 50 == 0)
-      say("exact %zu/%zu", r, o.recall_users);
+      bu_progress(progress, NULL, "exact %zu/%zu", r, o.recall_users);
   }
   if (o.recall_users) {
     rb /= (double)o.recall_users;
     rl /= (double)o.recall_users;
   }
-  say("");
+  bu_progress_done(progress);
 
   {
     double loop_qps = (double)o.users / loop_s, batch_qps = (double)o.users / batch_s;
@@ -606,7 +578,7 @@ int main(int argc, char **argv) {
   }
 
   vs_db_close(db);
-  if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+  if (bu_rmtree(dir) != 0)
     fprintf(stderr, "bench_twotower: could not remove %s\n", dir);
   vs_filter_free(f);
   free(off);

@@ -20,16 +20,15 @@
  * exits 1 (2 for a bad command line).
  */
 #include <errno.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "engine/vsearch.h"
+#include "tools/benchutil.h"
 
 #define COLL "bench"
 
@@ -52,12 +51,6 @@ static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
   return z ^ (z >> 31);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int pack_str(msgpack_packer *pk, const char *s) {
@@ -106,17 +99,11 @@ static int generate(bench *b) {
   return b->value ? 0 : -1;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  if (remove(path)) {
-    fprintf(stderr, "bench_upsert: remove %s: %s\n", path, strerror(errno));
-    return -1;
-  }
-  return 0;
-}
-
 static int rm_tree(const char *dir) {
-  return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (bu_rmtree(dir) == 0)
+    return 0;
+  fprintf(stderr, "bench_upsert: remove %s: %s\n", dir, strerror(errno));
+  return -1;
 }
 
 static int run_vsearch(bench *b, const char *dir, double *secs) {
@@ -135,10 +122,10 @@ static int run_vsearch(bench *b, const char *dir, double *secs) {
   rc = vs_collection_create(db, &cfg, &err);
   if (rc)
     goto fail_db;
-  t0 = now_s();
+  t0 = bu_now();
   for (size_t i = 0; i < b->n && rc == VS_OK; i += b->batch)
     rc = vs_upsert(db, COLL, b->points + i, b->n - i < b->batch ? b->n - i : b->batch, &err);
-  *secs = now_s() - t0;
+  *secs = bu_now() - t0;
   /* Untimed sanity check: every point landed. */
   if (rc == VS_OK && (rc = vs_count(db, COLL, &count, &err)) == VS_OK && count != b->n) {
     fprintf(stderr, "bench_upsert: vsearch holds %llu points, not %zu\n", (unsigned long long)count,
@@ -184,7 +171,7 @@ static int run_raw(bench *b, const char *dir, double *secs) {
     goto fail_txn;
   if ((mrc = mdb_txn_commit(txn))) /* frees txn even when it fails */
     goto fail_env;
-  t0 = now_s();
+  t0 = bu_now();
   for (size_t i = 0; i < b->n; i += b->batch) {
     size_t end = b->n - i < b->batch ? b->n : i + b->batch;
     what = "mdb_txn_begin";
@@ -206,7 +193,7 @@ static int run_raw(bench *b, const char *dir, double *secs) {
     if ((mrc = mdb_txn_commit(txn)))
       goto fail_env;
   }
-  *secs = now_s() - t0;
+  *secs = bu_now() - t0;
   what = "mdb_env_stat";
   if ((mrc = mdb_env_stat(env, &st)))
     goto fail_env;

@@ -54,19 +54,17 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench/hnswlib_peer.h"
 #include "engine/vsearch.h"
+#include "tools/benchutil.h"
 #include "tools/commands.h"
 #include "tools/datasets.h"
 
@@ -165,30 +163,6 @@ static void bench_usage(FILE *f) {
              "  encoding after it (\"IVF1024,Flat\" is one spec), as HNSWn keeps SQ/PQ after it;\n"
              "  or separate specs with ';'.  Datasets: fashion-mnist from " FMNIST_DIR ",\n"
              "  bigann10k from DATA-DIR/bigann10k (default " DATA_DIR ").\n");
-}
-
-static double now_s(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void progress(const bench *b, const char *fmt, ...) {
-  va_list ap;
-
-  if (!b->progress)
-    return;
-  va_start(ap, fmt);
-  fputs("\r\033[Kbench: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fflush(stderr);
-}
-
-static void progress_done(const bench *b) {
-  if (b->progress)
-    fputs("\r\033[K", stderr);
 }
 
 /* ---- options ----------------------------------------------------------------------------- */
@@ -442,7 +416,7 @@ static int exact_gt(const bench *b, dataset *d, size_t k) {
     fprintf(stderr, "vsearch: out of memory\n");
     goto out;
   }
-  progress(b, "exact ground truth for %zu queries", d->nq);
+  bu_progress(b->progress, "bench", "exact ground truth for %zu queries", d->nq);
   omp_set_num_threads(b->build_threads);
   if (faiss_IndexFlat_new_with(&flat, (int64_t)d->dim,
                                b->o->metric == VS_METRIC_IP ? METRIC_INNER_PRODUCT : METRIC_L2) ||
@@ -497,7 +471,7 @@ static int load_data(bench *b, dataset *d) {
   want = o->nq ? o->nq : 1000;
   if (o->dataset && strcmp(o->dataset, "fashion-mnist") == 0) {
     snprintf(d->name, sizeof(d->name), "fashion-mnist");
-    progress(b, "reading %s", FMNIST_DIR);
+    bu_progress(b->progress, "bench", "reading %s", FMNIST_DIR);
     if (read_rows(FMNIST_DIR "/train-images-idx3-ubyte.gz", 0, SIZE_MAX, &d->base, &d->n,
                   &d->dim) ||
         read_rows(FMNIST_DIR "/t10k-images-idx3-ubyte.gz", 0, want > 10000 ? 10000 : want, &d->q,
@@ -549,13 +523,8 @@ static int load_data(bench *b, dataset *d) {
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path) && errno != ENOENT ? -1 : 0;
-}
-
 static void rm_tree(const char *path) {
-  if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+  if (bu_rmtree(path))
     fprintf(stderr, "vsearch: could not remove all of %s: %s\n", path, strerror(errno));
 }
 
@@ -638,11 +607,11 @@ static int vs_build(bench *b, const char *spec, size_t si, peer *p) {
   rc = vs_collection_create(p->db, &cfg, &err);
   if (rc)
     goto fail;
-  t0 = now_s();
+  t0 = bu_now();
   for (size_t i = 0; i < d->n; i += UPSERT_BATCH) {
     size_t m = d->n - i < UPSERT_BATCH ? d->n - i : UPSERT_BATCH;
 
-    progress(b, "%s: vsearch upsert %zu/%zu", spec, i, d->n);
+    bu_progress(b->progress, "bench", "%s: vsearch upsert %zu/%zu", spec, i, d->n);
     for (size_t j = 0; j < m; j++) {
       pts[j].id = vs_id_int(i + j);
       pts[j].vector = d->base + (i + j) * d->dim;
@@ -652,15 +621,15 @@ static int vs_build(bench *b, const char *spec, size_t si, peer *p) {
     if (rc)
       goto fail;
   }
-  t1 = now_s();
-  progress(b, "%s: vsearch rebuild", spec);
+  t1 = bu_now();
+  bu_progress(b->progress, "bench", "%s: vsearch rebuild", spec);
   /* With threads = 0, vs_collection_rebuild() uses the calling thread's
    * OpenMP setting, which measure_point() left at 1 for raw FAISS. */
   omp_set_num_threads(b->build_threads);
   rc = vs_collection_rebuild(p->db, COLL, NULL, b->o->threads, &err);
   if (rc)
     goto fail;
-  t2 = now_s();
+  t2 = bu_now();
   p->upsert_s = t1 - t0;
   p->rebuild_s = t2 - t1;
   p->build_s = t2 - t0;
@@ -711,9 +680,9 @@ static int faiss_query(peer *p, const float *q, size_t k, int64_t *ids, size_t *
 static int faiss_build(bench *b, const char *spec, int sweep, size_t si, peer *p) {
   const dataset *d = b->ds;
   char path[4200];
-  double t0 = now_s();
+  double t0 = bu_now();
 
-  progress(b, "%s: faiss build", spec);
+  bu_progress(b->progress, "bench", "%s: faiss build", spec);
   omp_set_num_threads(b->build_threads);
   if (faiss_index_factory(&p->index, (int)d->dim, spec,
                           b->o->metric == VS_METRIC_IP ? METRIC_INNER_PRODUCT : METRIC_L2) ||
@@ -725,7 +694,7 @@ static int faiss_build(bench *b, const char *spec, int sweep, size_t si, peer *p
     fprintf(stderr, "vsearch: faiss %s: %s\n", spec, faiss_get_last_error());
     return -1;
   }
-  p->build_s = now_s() - t0;
+  p->build_s = bu_now() - t0;
   p->rebuild_s = p->upsert_s = p->lmdb_bytes_per_vector = NAN;
   snprintf(path, sizeof(path), "%s/faiss-%zu.index", b->tmp, si);
   if (faiss_write_index_fname(p->index, path) == 0)
@@ -762,16 +731,16 @@ static unsigned hnsw_m(const char *spec) {
 static int hnswlib_build(bench *b, const char *spec, size_t si, peer *p) {
   const dataset *d = b->ds;
   char path[4200], msg[512];
-  double t0 = now_s();
+  double t0 = bu_now();
 
-  progress(b, "%s: hnswlib build", spec);
+  bu_progress(b->progress, "bench", "%s: hnswlib build", spec);
   if (hnswlib_peer_new(b->o->metric == VS_METRIC_IP, d->dim, d->n, hnsw_m(spec), EF_CONSTRUCTION,
                        &p->hnsw, msg, sizeof(msg)) ||
       hnswlib_peer_add(p->hnsw, d->base, d->n, 0, b->build_threads, msg, sizeof(msg))) {
     fprintf(stderr, "vsearch: %s\n", msg);
     return -1;
   }
-  p->build_s = now_s() - t0;
+  p->build_s = bu_now() - t0;
   p->rebuild_s = p->upsert_s = p->lmdb_bytes_per_vector = NAN;
   snprintf(path, sizeof(path), "%s/hnswlib-%zu.bin", b->tmp, si);
   p->bytes_per_vector = hnswlib_peer_save(p->hnsw, path, msg, sizeof(msg)) == 0
@@ -905,12 +874,12 @@ static int run_queries(bench *b, peer *p, int run, char *msg, size_t msgcap) {
 
   for (size_t i = 0; i < d->nq; i++) {
     const float *q = d->q + i * d->dim;
-    double t0 = now_s(), t;
+    double t0 = bu_now(), t;
     size_t n;
 
     if (p->search(p, q, k, b->ids, &n, msg, msgcap))
       return -1;
-    t = now_s() - t0;
+    t = bu_now() - t0;
     b->lat[i] = t;
     total += t;
     if (run == 0) {
@@ -958,12 +927,12 @@ static int measure_point(bench *b, peer *peers, size_t np, const char *spec, int
   for (int run = 0; run < b->o->runs; run++)
     for (size_t i = 0; i < np; i++) {
       p = &peers[i];
-      progress(b, "%s %s=%d: %s, run %d of %d", spec, sweep_name(sweep), value, p->system, run + 1,
-               b->o->runs);
+      bu_progress(b->progress, "bench", "%s %s=%d: %s, run %d of %d", spec, sweep_name(sweep),
+                  value, p->system, run + 1, b->o->runs);
       if (run_queries(b, p, run, msg, sizeof(msg)))
         goto fail;
     }
-  progress_done(b);
+  bu_progress_done(b->progress);
   for (size_t i = 0; i < np; i++) {
     result r;
 
@@ -994,7 +963,7 @@ static int measure_point(bench *b, peer *peers, size_t np, const char *spec, int
   return 0;
 
 fail:
-  progress_done(b);
+  bu_progress_done(b->progress);
   fprintf(stderr, "vsearch: %s %s: %s\n", p ? p->system : "bench", spec, msg);
   return -1;
 }
@@ -1042,7 +1011,7 @@ static int bench_spec(bench *b, const char *spec, size_t si) {
                                     : hnswlib_build(b, spec, si, &peers[i]))
       goto out;
   }
-  progress_done(b);
+  bu_progress_done(b->progress);
   for (size_t v = 0; v < nvals; v++)
     if (measure_point(b, peers, np, spec, sweep, vals[v]))
       goto out;
@@ -1215,7 +1184,7 @@ static int bench_ann(int argc, char **argv) {
   }
   if (make_tmp(&b))
     goto out_json;
-  progress_done(&b);
+  bu_progress_done(b.progress);
   printf("# vsearch bench ann: %s, %zu base x %zu, %zu queries, metric %s, k %zu, ground truth "
          "%s\n",
          d.name, d.n, d.dim, d.nq, vs_metric_name(o.metric), o.k, d.gt_from);

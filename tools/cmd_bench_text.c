@@ -82,16 +82,15 @@
 #include <lmdb.h>
 #include <math.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench/xapian_peer.h"
 #include "engine/vsearch.h"
+#include "tools/benchutil.h"
 #include "tools/commands.h"
 #include "tools/textsets.h"
 
@@ -172,32 +171,6 @@ typedef struct bench {
   double *gain_of; /* ndocs gains of the current query's judged documents */
   size_t gain_cap;
 } bench;
-
-static double now_s(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void progress(const bench *b, const char *fmt, ...) {
-  va_list ap;
-
-  if (!b->progress)
-    return;
-  va_start(ap, fmt);
-  fputs("\r\033[Kbench text: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fflush(stderr);
-}
-
-static void progress_done(const bench *b) {
-  if (b->progress) {
-    fputs("\r\033[K", stderr);
-    fflush(stderr);
-  }
-}
 
 static void usage(FILE *f) {
   fprintf(f, "usage: vsearch bench text [--beir DIR]... [--smart cranfield,cisi,medline,cacm|all]\n"
@@ -392,29 +365,6 @@ static int parse_opts(int argc, char **argv, text_opts *o) {
 }
 
 /* ---- files ----------------------------------------------------------------------------------- */
-
-static int rm_tree(const char *path) {
-  struct stat st;
-  DIR *d;
-  struct dirent *e;
-  int rc = 0;
-
-  if (lstat(path, &st) != 0)
-    return errno == ENOENT ? 0 : -1;
-  if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
-    while ((e = readdir(d)) != NULL) {
-      char sub[8192];
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-      rc |= rm_tree(sub);
-    }
-    closedir(d);
-  }
-  if (remove(path) != 0 && errno != ENOENT)
-    rc = -1;
-  return rc;
-}
 
 /* Sum the allocated (du) and apparent sizes of the files under path. */
 static void tree_bytes(const char *path, double *alloc, double *apparent) {
@@ -713,7 +663,7 @@ static int vs_index(bench *b, const corpus *c, batch *bt, peer *p) {
   size_t off[BATCH + 1];
   msgpack_sbuffer sb;
   msgpack_packer pk;
-  double t0 = now_s();
+  double t0 = bu_now();
   int rc;
 
   snprintf(p->dir, sizeof(p->dir), "%s/vsearch-%s", b->tmp, c->name);
@@ -734,7 +684,8 @@ static int vs_index(bench *b, const corpus *c, batch *bt, peer *p) {
     size_t n = c->ndocs - first < BATCH ? c->ndocs - first : BATCH;
     double t;
 
-    progress(b, "%s: vsearch indexing %zu / %zu", c->name, first, c->ndocs);
+    bu_progress(b->progress, "bench text", "%s: vsearch indexing %zu / %zu", c->name, first,
+                c->ndocs);
     if (batch_fill(c, bt, first, n)) {
       msgpack_sbuffer_destroy(&sb);
       fprintf(stderr, "vsearch: out of memory\n");
@@ -765,16 +716,16 @@ static int vs_index(bench *b, const corpus *c, batch *bt, peer *p) {
       pts[i].payload = sb.data + off[i];
       pts[i].payload_len = off[i + 1] - off[i];
     }
-    t = now_s();
+    t = bu_now();
     rc = vs_upsert(p->db, COLL, pts, n, &err);
-    p->index_s += now_s() - t;
+    p->index_s += bu_now() - t;
     if (rc) {
       msgpack_sbuffer_destroy(&sb);
       return vs_fail("upsert", rc, &err);
     }
   }
   msgpack_sbuffer_destroy(&sb);
-  p->wall_s = now_s() - t0;
+  p->wall_s = bu_now() - t0;
   return 0;
 }
 
@@ -830,7 +781,7 @@ static int xp_index(bench *b, const corpus *c, batch *bt, peer *p) {
   const text_opts *o = b->o;
   xapian_peer_config cfg = {o->language, o->k1, o->b, o->multi ? 2 : 1, o->sync};
   char msg[1024];
-  double t0 = now_s(), t;
+  double t0 = bu_now(), t;
 
   snprintf(p->dir, sizeof(p->dir), "%s/xapian-%s", b->tmp, c->name);
   if (xapian_peer_create(p->dir, &cfg, &p->xp, msg, sizeof(msg)))
@@ -838,12 +789,13 @@ static int xp_index(bench *b, const corpus *c, batch *bt, peer *p) {
   for (size_t first = 0; first < c->ndocs; first += BATCH) {
     size_t n = c->ndocs - first < BATCH ? c->ndocs - first : BATCH;
 
-    progress(b, "%s: xapian indexing %zu / %zu", c->name, first, c->ndocs);
+    bu_progress(b->progress, "bench text", "%s: xapian indexing %zu / %zu", c->name, first,
+                c->ndocs);
     if (batch_fill(c, bt, first, n)) {
       snprintf(msg, sizeof(msg), "out of memory");
       goto fail;
     }
-    t = now_s();
+    t = bu_now();
     for (size_t i = 0; i < n; i++) {
       /* flat: the joined text; multi: text (unprefixed), then title */
       const char *texts[2] = {o->multi ? bt->text[i] : bt->flat[i], bt->title[i]};
@@ -859,14 +811,14 @@ static int xp_index(bench *b, const corpus *c, batch *bt, peer *p) {
         goto fail;
       }
     }
-    p->index_s += now_s() - t;
+    p->index_s += bu_now() - t;
   }
-  progress(b, "%s: xapian commit", c->name);
-  t = now_s();
+  bu_progress(b->progress, "bench text", "%s: xapian commit", c->name);
+  t = bu_now();
   if (xapian_peer_commit(p->xp, msg, sizeof(msg)))
     goto fail;
-  p->index_s += now_s() - t;
-  p->wall_s = now_s() - t0;
+  p->index_s += bu_now() - t;
+  p->wall_s = bu_now() - t0;
   tree_bytes(p->dir, &p->disk_bytes, &p->file_bytes);
   p->lmdb_used = NAN;
   return 0;
@@ -923,7 +875,8 @@ static int quality(bench *b, const corpus *c, peer *p) {
   for (size_t q = 0; q < c->nq; q++) {
     size_t n;
     if (q % 16 == 0)
-      progress(b, "%s: %s quality, query %zu / %zu", c->name, p->system, q, c->nq);
+      bu_progress(b->progress, "bench text", "%s: %s quality, query %zu / %zu", c->name, p->system,
+                  q, c->nq);
     if (run_query(b, c, p, q, b->o->depth, b->hits, &n) ||
         score_query(b, c, q, b->hits, n, &sum) < 0)
       return -1;
@@ -941,7 +894,7 @@ static int quality(bench *b, const corpus *c, peer *p) {
 
 /* One speed run: whole passes over the queries (top 10) until min_time. */
 static int speed_run(bench *b, const corpus *c, peer *p) {
-  double t0 = now_s(), el;
+  double t0 = bu_now(), el;
   size_t done = 0;
 
   do {
@@ -951,7 +904,7 @@ static int speed_run(bench *b, const corpus *c, peer *p) {
         return -1;
     }
     done += c->nq;
-    el = now_s() - t0;
+    el = bu_now() - t0;
   } while (el < b->o->min_time);
   if ((double)done / el > p->best_qps) {
     p->best_qps = (double)done / el;
@@ -964,7 +917,7 @@ static int speed_run(bench *b, const corpus *c, peer *p) {
 static int speed(bench *b, const corpus *c, peer *peers, size_t np) {
   for (size_t i = 0; i < np; i++) {
     peers[i].best_qps = 0;
-    progress(b, "%s: %s warm-up", c->name, peers[i].system);
+    bu_progress(b->progress, "bench text", "%s: %s warm-up", c->name, peers[i].system);
     for (size_t q = 0; q < c->nq; q++) {
       size_t n;
       if (run_query(b, c, &peers[i], q, SPEED_K, NULL, &n))
@@ -973,7 +926,8 @@ static int speed(bench *b, const corpus *c, peer *peers, size_t np) {
   }
   for (int r = 0; r < b->o->runs; r++)
     for (size_t i = 0; i < np; i++) {
-      progress(b, "%s: %s queries/s, run %d of %d", c->name, peers[i].system, r + 1, b->o->runs);
+      bu_progress(b->progress, "bench text", "%s: %s queries/s, run %d of %d", c->name,
+                  peers[i].system, r + 1, b->o->runs);
       if (speed_run(b, c, &peers[i]))
         return -1;
     }
@@ -1102,7 +1056,7 @@ static int bench_corpus(bench *b, corpus *c) {
   for (size_t i = 0; i < np; i++)
     if (peers[i].db)
       vs_close(b, &peers[i]);
-  progress_done(b);
+  bu_progress_done(b->progress);
   report(b, c, peers, np);
   rc = 0;
   goto out;
@@ -1110,13 +1064,13 @@ static int bench_corpus(bench *b, corpus *c) {
 oom:
   fprintf(stderr, "vsearch: out of memory\n");
 out:
-  progress_done(b);
+  bu_progress_done(b->progress);
   for (size_t i = 0; i < np; i++) {
     if (peers[i].db)
       vs_close(b, &peers[i]);
     if (peers[i].xp)
       xp_close(b, &peers[i]);
-    if (peers[i].dir[0] && rm_tree(peers[i].dir))
+    if (peers[i].dir[0] && bu_rmtree(peers[i].dir))
       fprintf(stderr, "vsearch: could not remove all of %s\n", peers[i].dir);
   }
   if (bt) {
@@ -1175,23 +1129,23 @@ int cmd_bench_text(int argc, char **argv) {
   for (size_t i = 0; i < o.nbeir + o.nsmart + (o.synthetic ? 1 : 0) && rc == 0; i++) {
     corpus c;
     memset(&c, 0, sizeof(c));
-    progress(&b, "reading %s",
-             i < o.nbeir              ? o.beir[i]
-             : i < o.nbeir + o.nsmart ? o.smart[i - o.nbeir]
-                                      : "synthetic");
+    bu_progress(b.progress, "bench text", "reading %s",
+                i < o.nbeir              ? o.beir[i]
+                : i < o.nbeir + o.nsmart ? o.smart[i - o.nbeir]
+                                         : "synthetic");
     if (i < o.nbeir)
       rc = load_beir(&o, o.beir[i], &c);
     else if (i < o.nbeir + o.nsmart)
       rc = load_smart(&o, o.smart[i - o.nbeir], &c);
     else
       rc = load_synthetic(&o, &c);
-    progress_done(&b);
+    bu_progress_done(b.progress);
     if (rc == 0)
       rc = bench_corpus(&b, &c);
     corpus_free(&c);
     rc = rc ? 1 : 0;
   }
-  rm_tree(b.tmp);
+  bu_rmtree(b.tmp);
 out:
   if (b.json && fclose(b.json) && rc == 0) {
     fprintf(stderr, "vsearch: %s: %s\n", o.json, strerror(errno));

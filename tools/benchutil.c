@@ -1,0 +1,81 @@
+/*
+ * benchutil.c: the helpers the benchmark programs share (tools/benchutil.h):
+ * the monotonic clock, the progress line, fatal errors and `rm -rf`.
+ *
+ * The progress line is the escape pair "\r\033[K" (carriage return, then
+ * ANSI "erase in line" from the cursor to the end) followed by the text, so
+ * each call overwrites the last; the callers decide once, with isatty(), if
+ * stderr is a terminal that understands it.  bu_rmtree() walks the tree
+ * depth first with nftw(), so that a directory is removed after what it
+ * holds; nftw() hands its callback no context of its own, so the first
+ * failure is kept in a thread-local variable for the duration of the walk.
+ */
+#include "tools/benchutil.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ERASE_LINE "\r\033[K"
+
+double bu_now(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void bu_progress(int on, const char *prefix, const char *fmt, ...) {
+  va_list ap;
+
+  if (!on)
+    return;
+  fputs(ERASE_LINE, stderr);
+  if (prefix)
+    fprintf(stderr, "%s: ", prefix);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fflush(stderr);
+}
+
+void bu_progress_done(int on) {
+  if (on) {
+    fputs(ERASE_LINE, stderr);
+    fflush(stderr);
+  }
+}
+
+void bu_die(int on, const char *prog, const char *what, const char *msg) {
+  bu_progress_done(on);
+  fprintf(stderr, "%s: %s: %s\n", prog, what, msg);
+  exit(1);
+}
+
+/* errno of the walk's first failed removal, 0 while there is none. */
+static _Thread_local int rm_errno;
+
+/* nftw() callback: remove one entry (its contents are gone already, FTW_DEPTH).
+ * An entry that has vanished meanwhile is not a failure; any other failure
+ * is noted and the walk goes on. */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  if (remove(path) != 0 && errno != ENOENT && rm_errno == 0)
+    rm_errno = errno;
+  return 0;
+}
+
+int bu_rmtree(const char *dir) {
+  rm_errno = 0;
+  /* 16 directories open at once at most; deeper trees are walked all the same. */
+  if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT && rm_errno == 0)
+    rm_errno = errno;
+  if (rm_errno == 0)
+    return 0;
+  errno = rm_errno;
+  return -1;
+}
