@@ -300,6 +300,17 @@ out:
   return rc;
 }
 
+/* Raw query or example vectors: n x dim finite floats. */
+static int vectors_check(const float *v, size_t n, size_t dim, const char *what, vs_error *err) {
+  if (n && (v == NULL || dim == 0))
+    return vs__err(err, VS_EINVAL, "%s vectors are NULL or dim is 0", what);
+  for (size_t i = 0; i < n * dim; i++)
+    if (!isfinite(v[i]))
+      return vs__err(err, VS_EINVAL, "%s vector %zu has a NaN or infinite component", what,
+                     i / dim);
+  return VS_OK;
+}
+
 /* ---- hybrid search ------------------------------------------------------------------------ */
 
 typedef struct hybrid_ctx {
@@ -318,13 +329,15 @@ static void note(hybrid_ctx *h, const char *s) {
 static int hybrid_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
   hybrid_ctx *h = ctx;
   const vs_hybrid_params *p = h->p;
-  size_t depth = p->candidates ? p->candidates : (p->k > DEFAULT_DEPTH ? p->k : DEFAULT_DEPTH);
+  size_t depth = p->candidates ? p->candidates : DEFAULT_DEPTH;
   double wv = p->vector_weight, wt = p->text_weight;
   vs__scored *v = NULL, *t = NULL, *top = NULL;
   size_t nv = 0, nt = 0, n = 0;
   fused *f = NULL;
   int rc = VS_OK;
 
+  if (depth < p->k) /* a leg deeper than k, or fewer than k hits could come back */
+    depth = p->k;
   vs__free(h->hits);
   h->hits = NULL;
   h->n = 0;
@@ -369,8 +382,8 @@ static int hybrid_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
       rc = vs__err(err, VS_EINVAL, "MMR needs vectors: '%s' is text-only", c->name);
       goto out;
     }
-    n = pool;
-    rc = mmr(txn, c, p->vector, p->mmr_lambda, f, n, p->group_by ? n : p->k, err);
+    /* Re-rank the pool; candidates past it keep their fused order after it. */
+    rc = mmr(txn, c, p->vector, p->mmr_lambda, f, pool, p->group_by ? pool : p->k, err);
     if (rc)
       goto out;
   }
@@ -442,6 +455,8 @@ int vs_hybrid_search(vs_db *db, const char *name, const vs_hybrid_params *p, vs_
     return vs__err(err, VS_EINVAL, "ef and nprobe must be in 0..%d", VS_EF_MAX);
   if (p->with & ~(unsigned)(VS_GET_VECTOR | VS_GET_PAYLOAD))
     return vs__err(err, VS_EINVAL, "unknown 'with' flags 0x%x", p->with);
+  if (p->vector && (rc = vectors_check(p->vector, 1, p->dim, "query", err)))
+    return rc;
   if (p->text && p->len > VS_QUERY_TEXT_MAX)
     return vs__err(err, VS_ETOOLARGE, "the query text has %zu bytes, the limit is %u", p->len,
                    VS_QUERY_TEXT_MAX);
@@ -569,14 +584,10 @@ out:
   return rc;
 }
 
-static int vectors_check(const float *v, size_t n, size_t dim, const char *what, vs_error *err) {
-  if (n && (v == NULL || dim == 0))
-    return vs__err(err, VS_EINVAL, "%s vectors are NULL or dim is 0", what);
-  for (size_t i = 0; i < n * dim; i++)
-    if (!isfinite(v[i]))
-      return vs__err(err, VS_EINVAL, "%s vector %zu has a NaN or infinite component", what,
-                     i / dim);
-  return VS_OK;
+static int ids_check(const vs_id *ids, size_t n, const char *what, vs_error *err) {
+  vs_error e = VS_ERROR_INIT;
+  int rc = vs__exclude_check(ids, n, &e);
+  return rc ? vs__err(err, rc, "%s examples: %s", what, e.message) : VS_OK;
 }
 
 int vs_recommend(vs_db *db, const char *name, const vs_recommend_params *p, vs_hit **hits,
@@ -601,8 +612,8 @@ int vs_recommend(vs_db *db, const char *name, const vs_recommend_params *p, vs_h
     return vs__err(err, VS_EINVAL, "ef and nprobe must be in 0..%d", VS_EF_MAX);
   if (p->with & ~(unsigned)(VS_GET_VECTOR | VS_GET_PAYLOAD))
     return vs__err(err, VS_EINVAL, "unknown 'with' flags 0x%x", p->with);
-  if ((rc = vs__exclude_check(p->positive, p->n_positive, err)) ||
-      (rc = vs__exclude_check(p->negative, p->n_negative, err)) ||
+  if ((rc = ids_check(p->positive, p->n_positive, "positive", err)) ||
+      (rc = ids_check(p->negative, p->n_negative, "negative", err)) ||
       (rc = vs__exclude_check(p->exclude, p->n_exclude, err)) ||
       (rc = vectors_check(p->positive_vectors, p->n_positive_vectors, p->dim, "positive", err)) ||
       (rc = vectors_check(p->negative_vectors, p->n_negative_vectors, p->dim, "negative", err)) ||
@@ -671,9 +682,11 @@ int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size
   if (nq == 0 || nq > VS_BATCH_MAX)
     return vs__err(err, nq ? VS_ETOOLARGE : VS_EINVAL, "a batch holds 1..%d queries, not %zu",
                    VS_BATCH_MAX, nq);
-  for (size_t i = 0; i < nq; i++)
-    if ((rc = vs__fields_check(p[i].payload_fields, p[i].n_payload_fields, err)))
-      return vs__err(err, rc, "query %zu: payload fields", i);
+  for (size_t i = 0; i < nq; i++) {
+    vs_error e = VS_ERROR_INIT;
+    if ((rc = vs__fields_check(p[i].payload_fields, p[i].n_payload_fields, &e)))
+      return vs__err(err, rc, "query %zu: %s", i, e.message);
+  }
   for (size_t i = 1; i < nq; i++)
     if (!same_shape(&p[0], &p[i]))
       return vs__err(err, VS_EINVAL,

@@ -136,6 +136,9 @@ void vs__pidset_free(vs__pidset *s) {
 int vs__fields_check(const char *const *fields, size_t n, vs_error *err) {
   if (n && fields == NULL)
     return vs__err(err, VS_EINVAL, "payload_fields is NULL");
+  if (n > VS_PAYLOAD_FIELDS_MAX)
+    return vs__err(err, VS_ETOOLARGE, "%zu payload fields, the limit is %d", n,
+                   VS_PAYLOAD_FIELDS_MAX);
   for (size_t i = 0; i < n; i++)
     if (fields[i] == NULL || fields[i][0] == '\0')
       return vs__err(err, VS_EINVAL, "payload field %zu is NULL or empty", i);

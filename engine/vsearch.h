@@ -431,12 +431,14 @@ typedef struct vs_search_params {
   const vs_id *exclude;
   size_t n_exclude;
   /* With VS_GET_PAYLOAD: NULL returns the whole payload, else only these
-   * top-level fields (a field the point lacks is left out). */
+   * top-level fields (a field the point lacks is left out), at most
+   * VS_PAYLOAD_FIELDS_MAX of them. */
   const char *const *payload_fields;
   size_t n_payload_fields;
 } vs_search_params;
 
 #define VS_EXCLUDE_MAX 100000
+#define VS_PAYLOAD_FIELDS_MAX 1024
 
 /* One search result.  Pointers point into the same allocation. */
 typedef struct vs_hit {
@@ -588,7 +590,7 @@ typedef struct vs_hybrid_params {
   const char *text; /* the text leg's query, `len` bytes (NULL: no text leg) */
   size_t len;
   size_t k;          /* hits (or groups, with group_by) to return: 1..VS_K_MAX */
-  size_t candidates; /* depth of each leg: 0 = max(k, 100); at most VS_K_MAX */
+  size_t candidates; /* depth of each leg: 0 = 100; at least k is used; at most VS_K_MAX */
   vs_fusion fusion;
   double rrf_k;         /* 0 = 60 */
   double vector_weight; /* both weights 0 = 1 and 1 */
@@ -604,15 +606,18 @@ typedef struct vs_hybrid_params {
   size_t n_payload_fields;
   int explain; /* fill vector_rank/score and text_rank/score of each hit */
   /* RAG: keep the best group_size hits of each value of payload field
-   * group_by (a hit lacking the field is a group of its own), k groups
-   * back, best group first; applied after fusion (and MMR). */
+   * group_by (a hit lacking the field is a group of its own; an array
+   * field groups by its first element), k groups back, best group first;
+   * applied after fusion (and MMR).  Groups come from the fused
+   * candidates, so fewer than k come back when they hold fewer values. */
   const char *group_by;
   size_t group_size; /* 0 = 1 */
   /* MMR re-ranking of the fused candidates: when mmr_lambda > 0, pick hits
    * one at a time maximising lambda * sim(q, d) - (1 - lambda) * max sim(d,
    * chosen), sim = the collection's similarity on the stored vectors
    * (negated squared distance for l2), among the best mmr_candidates fused
-   * candidates (0 = all of them).  Needs the vector leg. */
+   * candidates (0 = all of them; the candidates past them follow in fused
+   * order).  Needs the vector leg. */
   double mmr_lambda; /* 0 = no MMR; else in (0, 1] */
   size_t mmr_candidates;
 } vs_hybrid_params;
@@ -633,8 +638,8 @@ typedef struct vs_hybrid_info {
  * A leg with no results (no vector given, a text-only collection, no text
  * fields, a query of stopwords) leaves the other leg's order, said in
  * info->note.  Hits as vs_search's; score = the fused score.  Returns
- * VS_OK; VS_EINVAL (no leg asked for, bad weights, rrf_k <= 0, lambda out
- * of range, MMR without a vector, group_by empty); VS_EDIM; VS_ETOOLARGE;
+ * VS_OK; VS_EINVAL (no leg asked for, bad weights, rrf_k < 0, lambda out
+ * of range, MMR without a vector, group_by empty, a NaN in the vector); VS_EDIM; VS_ETOOLARGE;
  * VS_ENOTFOUND; VS_ENOMEM.  Thread-safe. */
 int vs_hybrid_search(vs_db *db, const char *name, const vs_hybrid_params *p, vs_hit **hits,
                      size_t *n, vs_hybrid_info *info, vs_error *err);

@@ -499,8 +499,21 @@ static void test_mmr(void **state) {
     order[k] = bi;
     assert_int_equal(h[k].id.num, v[bi].id.num);
   }
-  vs_free(v);
   vs_free(h);
+  /* A pool smaller than k: the pool re-ranked, then the rest in fused
+   * order -- still k hits.  And a depth below k is raised to k. */
+  hp.mmr_candidates = 3;
+  TU_EXPECT(vs_hybrid_search(fx->db, "q", &hp, &h, &n, NULL, &err), VS_OK, &err);
+  assert_int_equal(n, 8);
+  for (size_t i = 3; i < 8; i++)
+    assert_int_equal(h[i].id.num, v[i].id.num);
+  vs_free(h);
+  hp.mmr_lambda = 0;
+  hp.candidates = 2;
+  TU_EXPECT(vs_hybrid_search(fx->db, "q", &hp, &h, &n, NULL, &err), VS_OK, &err);
+  assert_int_equal(n, 8);
+  vs_free(h);
+  vs_free(v);
 }
 
 /* ---- recommend and batches ------------------------------------------------------------- */

@@ -32,3 +32,5 @@ vs_test(test_pindex unit)
 vs_test(test_analyzer unit)
 vs_test(test_text integration)
 vs_test(test_query integration)
+# Batches run their queries on OpenMP threads: let them.
+set_tests_properties(test_query PROPERTIES ENVIRONMENT "VS_TEST_DATA=${VS_TEST_DATA};OMP_NUM_THREADS=4")
