@@ -93,11 +93,28 @@ static int adopt_map_size(vs_db *db) {
   return mrc;
 }
 
+/* A reset read transaction from the pool, renewed; NULL when none. */
+static MDB_txn *renew_idle(vs_db *db) {
+  MDB_txn *txn = NULL;
+
+  pthread_mutex_lock(&db->idle_txns_lock);
+  if (db->n_idle_txns > 0)
+    txn = db->idle_txns[--db->n_idle_txns];
+  pthread_mutex_unlock(&db->idle_txns_lock);
+  if (txn && mdb_txn_renew(txn) != MDB_SUCCESS) {
+    mdb_txn_abort(txn); /* e.g. the map was resized: begin afresh */
+    txn = NULL;
+  }
+  return txn;
+}
+
 int vs__read_begin(vs_db *db, MDB_txn **txn, vs_error *err) {
   int mrc;
 
   for (;;) {
     pthread_rwlock_rdlock(&db->txn_lock);
+    if ((*txn = renew_idle(db)) != NULL)
+      return VS_OK;
     mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
     if (mrc == MDB_SUCCESS)
       return VS_OK;
@@ -111,8 +128,25 @@ int vs__read_begin(vs_db *db, MDB_txn **txn, vs_error *err) {
 }
 
 void vs__read_end(vs_db *db, MDB_txn *txn) {
-  mdb_txn_abort(txn);
+  int kept = 0;
+
+  /* Reset, not aborted: the handle keeps its reader slot for the next
+   * read (MDB_NOTLS lets any thread renew it). */
+  mdb_txn_reset(txn);
+  pthread_mutex_lock(&db->idle_txns_lock);
+  if (db->n_idle_txns < (int)(sizeof(db->idle_txns) / sizeof(db->idle_txns[0]))) {
+    db->idle_txns[db->n_idle_txns++] = txn;
+    kept = 1;
+  }
+  pthread_mutex_unlock(&db->idle_txns_lock);
+  if (!kept)
+    mdb_txn_abort(txn);
   pthread_rwlock_unlock(&db->txn_lock);
+}
+
+static void idle_txns_free(vs_db *db) {
+  while (db->n_idle_txns > 0)
+    mdb_txn_abort(db->idle_txns[--db->n_idle_txns]);
 }
 
 /* Double the map (at least +64 MiB).  Called with write_lock held and
@@ -306,6 +340,11 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
     rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
     goto fail_plock;
   }
+  if (pthread_mutex_init(&db->idle_txns_lock, NULL)) {
+    pthread_mutex_destroy(&db->analyzers_lock);
+    rc = vs__err(err, VS_ENOMEM, "cannot create a lock");
+    goto fail_plock;
+  }
 
   mrc = mdb_env_create(&db->env);
   if (mrc) {
@@ -344,8 +383,10 @@ int vs_db_open(const char *dir, const vs_open_options *opts, vs_db **out, vs_err
   return VS_OK;
 
 fail_env:
+  idle_txns_free(db);
   mdb_env_close(db->env);
 fail_alock:
+  pthread_mutex_destroy(&db->idle_txns_lock);
   pthread_mutex_destroy(&db->analyzers_lock);
 fail_plock:
   pthread_mutex_destroy(&db->pindex_lock);
@@ -377,6 +418,8 @@ void vs_db_close(vs_db *db) {
   vs__tindex_close(db);
   pthread_mutex_destroy(&db->analyzers_lock);
   vs__colls_free(db);
+  idle_txns_free(db);
+  pthread_mutex_destroy(&db->idle_txns_lock);
   mdb_env_close(db->env);
   pthread_mutex_destroy(&db->coll_lock);
   pthread_mutex_destroy(&db->write_lock);

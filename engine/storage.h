@@ -161,6 +161,11 @@ struct vs_db {
   pthread_mutex_t pindex_lock;
   struct vs__analyzer_pool *analyzers; /* idle analyzers by language (tindex.c) */
   pthread_mutex_t analyzers_lock;
+  /* Read transactions kept reset for reuse (db.c): renewing one skips
+   * LMDB's reader-table lock and an allocation on every query. */
+  MDB_txn *idle_txns[16];
+  int n_idle_txns;
+  pthread_mutex_t idle_txns_lock;
 };
 
 /* Memory (engine/alloc.c). */
