@@ -10,6 +10,8 @@
  *                      order: u64 id, u64 min pid, u64 max pid,
  *                      u64 docs (points with a term in it), u64 deleted
  *                      (of those, how many are no longer live).
+ *     key 0xfd         u64: the fingerprint of the analyzer that wrote the
+ *                      index (see "the analyzer's fingerprint" below).
  *     key 0xff, u8 f   field f: u64 live points with a term in f, u64 the
  *                      sum of their term counts (for avgdl).
  *     key u8 f, term   u64: how many points deleted since their run was
@@ -22,7 +24,9 @@
  * and records its deletions in the statistics above.  Runs cover disjoint,
  * ascending pid ranges (pids only grow).  After the write, the newest runs
  * are merged when MERGE_FANOUT of them share a size tier (sizes in powers
- * of MERGE_FANOUT), so a collection of n points has O(log n) runs and each
+ * of MERGE_FANOUT), and a run of a larger tier than the run before it
+ * absorbs that one (tiers never grow from old to new), so a collection of
+ * n points has O(log n) runs and each
  * posting is rewritten O(log n) times; a merge drops deleted points and a
  * run whose points are mostly deleted is rewritten alone.  Merges run
  * inside the write transaction that triggers them.
