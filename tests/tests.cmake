@@ -34,3 +34,13 @@ vs_test(test_text integration)
 vs_test(test_query integration)
 # Batches run their queries on OpenMP threads: let them.
 set_tests_properties(test_query PROPERTIES ENVIRONMENT "VS_TEST_DATA=${VS_TEST_DATA};OMP_NUM_THREADS=4")
+# The server over loopback, driven by Debian's python3-msgpack (an encoder
+# independent of the project's); /usr/bin/python3 is where Debian installs it.
+find_program(VS_SYSTEM_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT VS_SYSTEM_PYTHON3)
+  find_program(VS_SYSTEM_PYTHON3 NAMES python3 REQUIRED)
+endif()
+add_test(NAME test_server
+  COMMAND ${VS_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/test_server.py $<TARGET_FILE:vsearch_cli>)
+set_tests_properties(test_server PROPERTIES LABELS integration TIMEOUT 300
+  ENVIRONMENT "OMP_NUM_THREADS=1")

@@ -24,4 +24,8 @@ int cmd_bench(int argc, char **argv);
  * vsearch beside Xapian on the same documents (tools/cmd_bench_text.c). */
 int cmd_bench_text(int argc, char **argv);
 
+/* `vsearch serve DIR ...`: the MessagePack-RPC server (tools/cmd_serve.c,
+ * server/). */
+int cmd_serve(int argc, char **argv);
+
 #endif /* VS_TOOLS_COMMANDS_H */

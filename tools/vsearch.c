@@ -1,10 +1,10 @@
 /*
  * vsearch.c: the `vsearch` command line.
  *
- * Subcommands so far: demo (the end-to-end tour `make run` shows), create,
- * drop, stats, import, build, query (cmd_query.c) and bench (cmd_bench.c,
- * cmd_bench_text.c); serve arrives with the server (see DESIGN.md section 7
- * for the whole surface).
+ * Subcommands: demo (the end-to-end tour `make run` shows), create, drop,
+ * stats, import, build, query (cmd_query.c), bench (cmd_bench.c,
+ * cmd_bench_text.c) and serve (cmd_serve.c, server/); see DESIGN.md
+ * section 7 for the whole surface.
  * Errors go to stderr with a non-zero exit status; only this file exits.
  */
 #include <errno.h>
@@ -64,6 +64,10 @@ static void usage(FILE *f) {
       "F]\n"
       "                                     BM25 nDCG@10, MAP, recall, docs/s, index size and\n"
       "                                     queries/s of vsearch beside Xapian\n"
+      "  vsearch serve DIR [--listen HOST:PORT] [--threads N] [--token-file F] [--no-sync]\n"
+      "                 [--max-message B] [--max-k N] [--max-points N] [--max-depth N]\n"
+      "                 [--max-connections N]\n"
+      "                                     MessagePack-RPC server (DESIGN.md section 5)\n"
       "  vsearch stats DIR                  list collections with their settings and counts\n"
       "  vsearch version\n");
 }
@@ -731,6 +735,8 @@ int main(int argc, char **argv) {
     return cmd_build(argc - 2, argv + 2);
   if (strcmp(argv[1], "query") == 0)
     return cmd_query(argc - 2, argv + 2);
+  if (strcmp(argv[1], "serve") == 0)
+    return cmd_serve(argc - 2, argv + 2);
   if (strcmp(argv[1], "bench") == 0 && argc >= 3 && strcmp(argv[2], "text") == 0)
     return cmd_bench_text(argc - 3, argv + 3);
   if (strcmp(argv[1], "bench") == 0)

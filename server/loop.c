@@ -1,0 +1,761 @@
+/*
+ * loop.c: the libuv loop of `vsearch serve`: connections, framing, dispatch.
+ *
+ * The loop thread owns every libuv handle and every connection.  It reads
+ * bytes into a per-connection buffer, finds each message's end with
+ * vs__mp_scan() (which checks every declared size against the bytes that
+ * could follow, the nesting depth and the message size limit before
+ * msgpack-c allocates anything), copies the message out, decodes it with
+ * msgpack-c and checks the MessagePack-RPC envelope [0, msgid, method,
+ * params].  ping, auth and stats are answered here; every other method goes
+ * to the thread pool with uv_queue_work().  The worker runs the method
+ * (methods.c) and packs the whole response into the request's buffer; the
+ * loop thread writes it in the after-work callback.  Responses therefore go
+ * out in completion order, each carrying its request's msgid.
+ *
+ * A connection is freed only when its handle is closed AND no request of it
+ * is in flight, so a worker's request never points at freed memory; a
+ * response whose connection went away is dropped.  A message that is not
+ * valid MessagePack-RPC gets one error response and puts the connection in
+ * the draining state: nothing more is read, and it closes once its
+ * requests in flight are answered and every write has completed.  Shutdown
+ * (SIGINT/SIGTERM) drains every connection the same way after closing the
+ * listener; uv_run() returns when the last handle is closed.
+ *
+ * Backpressure: a connection stops reading while it has PIPELINE_MAX
+ * requests in flight or more than WRITE_QUEUE_MAX bytes waiting to be sent;
+ * beyond INFLIGHT_PER_THREAD requests per worker thread in the whole server,
+ * new requests are answered "overloaded" at once.
+ */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "engine/mpscan.h"
+#include "server/rpc.h"
+
+#define READ_CHUNK (64u << 10)
+#define PIPELINE_MAX 128
+#define WRITE_QUEUE_MAX (16u << 20)
+#define INFLIGHT_PER_THREAD 256
+#define PREAUTH_MAX 1024
+
+typedef struct server server;
+typedef struct conn conn;
+
+struct conn {
+  uv_tcp_t tcp;
+  server *srv;
+  conn *prev, *next;
+  uint64_t id;
+  char peer[64];
+  uint8_t *buf; /* bytes read and not yet framed */
+  size_t len, cap;
+  unsigned inflight; /* requests on the thread pool */
+  unsigned writes;   /* uv_write calls not yet completed */
+  int reading, draining, closed, close_done, authed;
+};
+
+struct server {
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_signal_t sigint, sigterm;
+  vs_db *db;
+  const vs_server_config *cfg;
+  vs__stats *stats;
+  conn *conns;
+  unsigned n_conns;
+  uint64_t next_id, total_conns;
+  unsigned inflight, inflight_max;
+  int stopping;
+  uint64_t started_ns;
+};
+
+typedef struct req {
+  uv_work_t work;
+  server *srv;
+  conn *c;
+  const vs__method *m;
+  uint32_t msgid;
+  uint8_t *bytes;
+  msgpack_unpacked msg;
+  const msgpack_object *args;
+  msgpack_sbuffer out;
+  int rc;
+  uint64_t t0;
+} req;
+
+typedef struct wreq {
+  uv_write_t w;
+  conn *c;
+  char *data;
+} wreq;
+
+/* One log line on stderr: a UTC timestamp and the event. */
+static void say(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static void say(const char *fmt, ...) {
+  char line[512], ts[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  va_list ap;
+
+  gmtime_r(&now, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s vsearch serve: %s\n", ts, line);
+}
+
+static void update_reading(conn *c);
+static void pump(conn *c);
+
+/* ---- connection lifetime ------------------------------------------------ */
+
+static void maybe_free(conn *c) {
+  if (!c->close_done || c->inflight > 0)
+    return;
+  free(c->buf);
+  free(c);
+}
+
+static void on_close(uv_handle_t *h) {
+  conn *c = h->data;
+  server *s = c->srv;
+
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->close_done = 1;
+  maybe_free(c);
+}
+
+static void close_conn(conn *c, const char *why) {
+  if (c->closed)
+    return;
+  c->closed = 1;
+  c->draining = 1;
+  c->srv->n_conns--;
+  say("connection %llu closed (%s)", (unsigned long long)c->id, why);
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void maybe_close(conn *c) {
+  if (c->draining && !c->closed && c->inflight == 0 && c->writes == 0)
+    close_conn(c, c->srv->stopping ? "server stopping" : "drained");
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void on_write(uv_write_t *w, int status) {
+  wreq *wr = (wreq *)w;
+  conn *c = wr->c;
+
+  free(wr->data);
+  free(wr);
+  c->writes--;
+  if (c->closed)
+    return;
+  if (status < 0) {
+    say("connection %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(status));
+    close_conn(c, "write error");
+    return;
+  }
+  update_reading(c);
+  maybe_close(c);
+}
+
+/* Send the bytes of `sb` (taking them over) to `c`, unless it is closed. */
+static void send_sbuf(conn *c, msgpack_sbuffer *sb) {
+  size_t size;
+  wreq *wr;
+  uv_buf_t b;
+  int rc;
+
+  /* Releasing leaves `sb` empty, so its owner may destroy it again. */
+  if (c->closed || !sb->data) {
+    free(msgpack_sbuffer_release(sb));
+    return;
+  }
+  wr = malloc(sizeof *wr);
+  if (!wr) {
+    free(msgpack_sbuffer_release(sb));
+    close_conn(c, "out of memory");
+    return;
+  }
+  wr->c = c;
+  size = sb->size;
+  wr->data = msgpack_sbuffer_release(sb);
+  b = uv_buf_init(wr->data, (unsigned)size);
+  rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc) {
+    free(wr->data);
+    free(wr);
+    close_conn(c, "write error");
+    return;
+  }
+  c->writes++;
+}
+
+static void pack_error(msgpack_sbuffer *sb, uint32_t msgid, int rc, const char *message) {
+  msgpack_packer pk;
+
+  msgpack_sbuffer_clear(sb);
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 4);
+  msgpack_pack_uint8(&pk, 1);
+  msgpack_pack_uint32(&pk, msgid);
+  msgpack_pack_map(&pk, 2);
+  vs__pack_cstr(&pk, "code");
+  vs__pack_cstr(&pk, vs_err_wire(rc));
+  vs__pack_cstr(&pk, "message");
+  vs__pack_cstr(&pk, message && *message ? message : vs_strerror(rc));
+  msgpack_pack_nil(&pk);
+}
+
+static void send_error(conn *c, uint32_t msgid, int rc, const char *message) {
+  msgpack_sbuffer sb;
+
+  msgpack_sbuffer_init(&sb);
+  pack_error(&sb, msgid, rc, message);
+  send_sbuf(c, &sb);
+}
+
+/* A message that is not MessagePack-RPC: one error, then the connection
+ * drains and closes. */
+static void protocol_error(conn *c, uint32_t msgid, int rc, const char *message) {
+  say("connection %llu: protocol error (%s): %s", (unsigned long long)c->id, vs_err_wire(rc),
+      message);
+  send_error(c, msgid, rc, message);
+  c->draining = 1;
+  update_reading(c);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void req_free(req *r) {
+  msgpack_unpacked_destroy(&r->msg);
+  msgpack_sbuffer_destroy(&r->out);
+  free(r->bytes);
+  free(r);
+}
+
+/* Finish a request: write its response (packed in r->out), count it. */
+static void req_done(req *r) {
+  server *s = r->srv;
+  size_t mi = r->m ? (size_t)(r->m - vs__methods) : vs__n_methods;
+
+  vs__stats_record(s->stats, mi, uv_hrtime() - r->t0, r->rc != VS_OK);
+  send_sbuf(r->c, &r->out);
+  req_free(r);
+}
+
+static void work_cb(uv_work_t *w) {
+  req *r = w->data;
+  msgpack_packer pk;
+  vs__call call;
+
+  memset(&call, 0, sizeof call);
+  call.db = r->srv->db;
+  call.cfg = r->srv->cfg;
+  call.method = r->m->name;
+  call.args = r->args;
+  call.zone = r->msg.zone;
+  call.pk = &pk;
+  msgpack_packer_init(&pk, &r->out, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 4);
+  msgpack_pack_uint8(&pk, 1);
+  msgpack_pack_uint32(&pk, r->msgid);
+  msgpack_pack_nil(&pk);
+  r->rc = vs__args_check(&call, r->m->args);
+  if (r->rc == VS_OK)
+    r->rc = r->m->fn(&call);
+  if (r->rc != VS_OK)
+    pack_error(&r->out, r->msgid, r->rc, call.err.code ? call.err.message : NULL);
+}
+
+static void after_work_cb(uv_work_t *w, int status) {
+  req *r = w->data;
+  conn *c = r->c;
+  server *s = r->srv;
+
+  (void)status; /* requests are never cancelled */
+  s->inflight--;
+  c->inflight--;
+  if (r->rc == VS_EINTERNAL || r->rc == VS_ENOMEM || r->rc == VS_EIO || r->rc == VS_ENOSPC ||
+      r->rc == VS_ECORRUPT)
+    say("connection %llu: %s failed: %s", (unsigned long long)c->id, r->m->name,
+        vs_strerror(r->rc));
+  req_done(r);
+  if (c->closed) {
+    maybe_free(c);
+    return;
+  }
+  pump(c);
+  maybe_close(c);
+}
+
+/* Constant-time comparison of a token with the server's. */
+static int token_ok(const server *s, const msgpack_object *o) {
+  const char *t = s->cfg->token;
+  size_t tl = strlen(t), n;
+  unsigned diff;
+
+  if (!o || o->type != MSGPACK_OBJECT_STR)
+    return 0;
+  n = o->via.str.size;
+  diff = (unsigned)(n != tl);
+  for (size_t i = 0; i < n; i++)
+    diff |= (unsigned)(uint8_t)o->via.str.ptr[i] ^ (unsigned)(uint8_t)t[i < tl ? i : 0];
+  return diff == 0;
+}
+
+/* ping, auth and stats, answered on the loop thread. */
+static void run_on_loop(req *r) {
+  server *s = r->srv;
+  msgpack_packer pk;
+  vs__call call;
+
+  memset(&call, 0, sizeof call);
+  call.method = r->m->name;
+  call.args = r->args;
+  call.zone = r->msg.zone;
+  call.pk = &pk;
+  msgpack_packer_init(&pk, &r->out, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 4);
+  msgpack_pack_uint8(&pk, 1);
+  msgpack_pack_uint32(&pk, r->msgid);
+  msgpack_pack_nil(&pk);
+  r->rc = vs__args_check(&call, r->m->args);
+  if (r->rc == VS_OK && !strcmp(r->m->name, "ping")) {
+    vs__pack_cstr(&pk, "pong");
+  } else if (r->rc == VS_OK && !strcmp(r->m->name, "auth")) {
+    if (!s->cfg->token) {
+      msgpack_pack_true(&pk);
+    } else if (token_ok(s, vs__arg(&call, "token"))) {
+      r->c->authed = 1;
+      say("connection %llu authenticated", (unsigned long long)r->c->id);
+      msgpack_pack_true(&pk);
+    } else {
+      say("connection %llu: authentication failed", (unsigned long long)r->c->id);
+      r->rc = vs__fail(&call, VS_EAUTH, "wrong token");
+    }
+  } else if (r->rc == VS_OK) { /* stats */
+    msgpack_pack_map(&pk, 5 + vs__stats_pack(s->stats, NULL));
+    vs__pack_cstr(&pk, "uptime_s");
+    msgpack_pack_double(&pk, (double)(uv_hrtime() - s->started_ns) / 1e9);
+    vs__pack_cstr(&pk, "connections");
+    msgpack_pack_uint32(&pk, s->n_conns);
+    vs__pack_cstr(&pk, "connections_total");
+    msgpack_pack_uint64(&pk, s->total_conns);
+    vs__pack_cstr(&pk, "in_flight");
+    msgpack_pack_uint32(&pk, s->inflight);
+    vs__pack_cstr(&pk, "threads");
+    msgpack_pack_uint32(&pk, s->cfg->threads);
+    vs__stats_pack(s->stats, &pk);
+  }
+  if (r->rc != VS_OK)
+    pack_error(&r->out, r->msgid, r->rc, call.err.message);
+  req_done(r);
+}
+
+/* Decode and dispatch one scanned message of `n` bytes.  Returns 0, or -1
+ * when it was not MessagePack-RPC (the connection is then draining). */
+static int handle_message(conn *c, const uint8_t *p, size_t n) {
+  server *s = c->srv;
+  const msgpack_object *o, *a;
+  msgpack_unpack_return ur;
+  size_t off = 0;
+  uint32_t msgid = 0;
+  req *r;
+
+  r = calloc(1, sizeof *r);
+  if (!r || !(r->bytes = malloc(n))) {
+    free(r);
+    protocol_error(c, 0, VS_ENOMEM, "out of memory");
+    return -1;
+  }
+  memcpy(r->bytes, p, n);
+  r->srv = s;
+  r->c = c;
+  r->t0 = uv_hrtime();
+  r->work.data = r;
+  msgpack_sbuffer_init(&r->out);
+  msgpack_unpacked_init(&r->msg);
+  ur = msgpack_unpack_next(&r->msg, (const char *)r->bytes, n, &off);
+  if (ur != MSGPACK_UNPACK_SUCCESS || off != n) {
+    req_free(r);
+    protocol_error(c, 0, ur == MSGPACK_UNPACK_NOMEM_ERROR ? VS_ETOOLARGE : VS_EINVAL,
+                   "message is not valid MessagePack");
+    return -1;
+  }
+  o = &r->msg.data;
+  if (o->type != MSGPACK_OBJECT_ARRAY) {
+    req_free(r);
+    protocol_error(c, 0, VS_EINVAL, "a request is an array [0, msgid, method, params]");
+    return -1;
+  }
+  a = o->via.array.ptr;
+  if (o->via.array.size >= 2 && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+      a[1].via.u64 <= UINT32_MAX)
+    msgid = (uint32_t)a[1].via.u64;
+  if (o->via.array.size != 4 || a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 0) {
+    req_free(r);
+    protocol_error(c, msgid, VS_EINVAL,
+                   "not a request: expected [0, msgid, method, params] (message type 0)");
+    return -1;
+  }
+  if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX) {
+    req_free(r);
+    protocol_error(c, 0, VS_EINVAL, "msgid must be an unsigned 32-bit integer");
+    return -1;
+  }
+  if (a[2].type != MSGPACK_OBJECT_STR) {
+    req_free(r);
+    protocol_error(c, msgid, VS_EINVAL, "method must be a string");
+    return -1;
+  }
+  if (a[3].type != MSGPACK_OBJECT_ARRAY) {
+    req_free(r);
+    protocol_error(c, msgid, VS_EINVAL, "params must be an array");
+    return -1;
+  }
+  r->msgid = msgid;
+  r->m = vs__method_find(a[2].via.str.ptr, a[2].via.str.size);
+
+  /* From here on the message is valid MessagePack-RPC: errors are
+   * answered and the connection stays open. */
+  if (s->cfg->token && !c->authed && !(r->m && !strcmp(r->m->name, "auth"))) {
+    r->rc = VS_EAUTH;
+    pack_error(&r->out, msgid, VS_EAUTH, "call auth with the server's token first");
+    req_done(r);
+    return 0;
+  }
+  if (!r->m) {
+    char m[VS_ERROR_MESSAGE_MAX];
+
+    snprintf(m, sizeof m, "unknown method '%.*s'",
+             (int)(a[2].via.str.size > 64 ? 64 : a[2].via.str.size), a[2].via.str.ptr);
+    r->rc = VS_EMETHOD;
+    pack_error(&r->out, msgid, VS_EMETHOD, m);
+    req_done(r);
+    return 0;
+  }
+  if (a[3].via.array.size > 1 ||
+      (a[3].via.array.size == 1 && a[3].via.array.ptr[0].type != MSGPACK_OBJECT_MAP &&
+       a[3].via.array.ptr[0].type != MSGPACK_OBJECT_NIL)) {
+    r->rc = VS_EINVAL;
+    pack_error(&r->out, msgid, VS_EINVAL, "params must be [] or [{named arguments}]");
+    req_done(r);
+    return 0;
+  }
+  if (a[3].via.array.size == 1 && a[3].via.array.ptr[0].type == MSGPACK_OBJECT_MAP)
+    r->args = &a[3].via.array.ptr[0];
+  if (r->m->where == VS__ON_LOOP) {
+    run_on_loop(r);
+    return 0;
+  }
+  if (s->inflight >= s->inflight_max) {
+    r->rc = VS_EOVERLOAD;
+    pack_error(&r->out, msgid, VS_EOVERLOAD, "too many requests in flight; retry later");
+    req_done(r);
+    return 0;
+  }
+  if (uv_queue_work(&s->loop, &r->work, work_cb, after_work_cb) != 0) {
+    r->rc = VS_EINTERNAL;
+    pack_error(&r->out, msgid, VS_EINTERNAL, "could not queue the request");
+    req_done(r);
+    return 0;
+  }
+  s->inflight++;
+  c->inflight++;
+  return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static size_t conn_limit(const conn *c) {
+  const vs_server_config *cfg = c->srv->cfg;
+
+  if (cfg->token && !c->authed)
+    return cfg->max_message < PREAUTH_MAX ? cfg->max_message : PREAUTH_MAX;
+  return cfg->max_message;
+}
+
+/* Frame and dispatch every complete message buffered, as long as the
+ * connection may take more work. */
+static void pump(conn *c) {
+  size_t off = 0;
+
+  while (!c->draining && c->inflight < PIPELINE_MAX && off < c->len) {
+    size_t used = 0, limit = conn_limit(c);
+    int rc = vs__mp_scan(c->buf + off, c->len - off, limit, c->srv->cfg->max_depth, &used);
+
+    if (rc == VS__MP_MORE)
+      break;
+    if (rc != VS_OK) {
+      char m[128];
+
+      if (rc == VS_ETOOLARGE)
+        snprintf(m, sizeof m,
+                 "message over the limit of %zu bytes, a declared size larger than the "
+                 "message can hold, or nesting deeper than %u",
+                 limit, c->srv->cfg->max_depth);
+      else
+        snprintf(m, sizeof m, "message is not valid MessagePack");
+      protocol_error(c, 0, rc, m);
+      break;
+    }
+    if (handle_message(c, c->buf + off, used))
+      break;
+    off += used;
+  }
+  if (c->draining) {
+    c->len = 0;
+  } else if (off) {
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+  }
+  update_reading(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  conn *c = h->data;
+
+  (void)hint;
+  if (c->cap - c->len < READ_CHUNK) {
+    size_t ncap = c->cap ? c->cap * 2 : READ_CHUNK;
+    uint8_t *nb;
+
+    while (ncap - c->len < READ_CHUNK)
+      ncap *= 2;
+    nb = realloc(c->buf, ncap);
+    if (!nb) {
+      *b = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+      return;
+    }
+    c->buf = nb;
+    c->cap = ncap;
+  }
+  *b = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
+  conn *c = st->data;
+
+  (void)b;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF) {
+      c->draining = 1;
+      update_reading(c);
+      maybe_close(c);
+    } else {
+      close_conn(c, uv_strerror((int)nread));
+    }
+    return;
+  }
+  c->len += (size_t)nread;
+  pump(c);
+  maybe_close(c);
+  /* A buffer that grew for one large message shrinks back once it is gone. */
+  if (c->len == 0 && c->cap > 4 * READ_CHUNK && !c->closed) {
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = 0;
+  }
+}
+
+static void update_reading(conn *c) {
+  int want = !c->draining && !c->closed && !c->srv->stopping && c->inflight < PIPELINE_MAX &&
+             uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WRITE_QUEUE_MAX;
+
+  if (c->closed)
+    return;
+  if (want && !c->reading) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+      c->reading = 1;
+  } else if (!want && c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+/* ---- accepting, signals, run ------------------------------------------- */
+
+static void on_connection(uv_stream_t *l, int status) {
+  server *s = l->data;
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  conn *c;
+
+  if (status < 0) {
+    say("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  c = calloc(1, sizeof *c);
+  if (!c)
+    return;
+  c->srv = s;
+  c->tcp.data = c;
+  uv_tcp_init(&s->loop, &c->tcp);
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+    c->closed = 1;
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  c->id = ++s->next_id;
+  s->total_conns++;
+  s->n_conns++;
+  c->next = s->conns;
+  if (s->conns)
+    s->conns->prev = c;
+  s->conns = c;
+  uv_tcp_nodelay(&c->tcp, 1);
+  snprintf(c->peer, sizeof c->peer, "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    char ip[48] = "?";
+    int port = 0;
+
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  }
+  say("connection %llu from %s", (unsigned long long)c->id, c->peer);
+  if (s->n_conns > s->cfg->max_connections) {
+    send_error(c, 0, VS_EOVERLOAD, "too many connections");
+    c->draining = 1;
+    maybe_close(c);
+    return;
+  }
+  update_reading(c);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  server *s = h->data;
+
+  if (s->stopping) {
+    say("%s again: closing every connection now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    for (conn *c = s->conns; c; c = c->next)
+      close_conn(c, "forced");
+    return;
+  }
+  s->stopping = 1;
+  say("%s: stopping; %u connections, %u requests in flight",
+      signum == SIGINT ? "SIGINT" : "SIGTERM", s->n_conns, s->inflight);
+  uv_close((uv_handle_t *)&s->listener, NULL);
+  for (conn *c = s->conns; c; c = c->next) {
+    c->draining = 1;
+    update_reading(c);
+    maybe_close(c);
+  }
+}
+
+void vs_server_config_init(vs_server_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->host = "127.0.0.1";
+  cfg->port = 7700;
+  cfg->max_message = 64u << 20;
+  cfg->max_k = VS_K_MAX;
+  cfg->max_points = 10000;
+  cfg->max_depth = 32;
+  cfg->max_connections = 1024;
+  cfg->threads = 4;
+}
+
+static void walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int vs_server_run(vs_db *db, const vs_server_config *cfg) {
+  struct sockaddr_storage addr, bound;
+  int bl = sizeof bound, rc;
+  char ip[48] = "?";
+  server s;
+
+  memset(&s, 0, sizeof s);
+  s.db = db;
+  s.cfg = cfg;
+  s.inflight_max = INFLIGHT_PER_THREAD * (cfg->threads ? cfg->threads : 4);
+  if (strchr(cfg->host, ':'))
+    rc = uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr);
+  else
+    rc = uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr);
+  if (rc) {
+    say("bad listen address %s: %s", cfg->host, uv_strerror(rc));
+    return VS_EINVAL;
+  }
+  s.stats = vs__stats_new(vs__n_methods);
+  if (!s.stats || uv_loop_init(&s.loop)) {
+    vs__stats_free(s.stats);
+    return VS_ENOMEM;
+  }
+  uv_tcp_init(&s.loop, &s.listener);
+  s.listener.data = &s;
+  rc = uv_tcp_bind(&s.listener, (const struct sockaddr *)&addr, 0);
+  if (!rc)
+    rc = uv_listen((uv_stream_t *)&s.listener, 511, on_connection);
+  if (rc) {
+    say("cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
+    uv_close((uv_handle_t *)&s.listener, NULL);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s.loop);
+    vs__stats_free(s.stats);
+    return VS_EIO;
+  }
+  uv_tcp_getsockname(&s.listener, (struct sockaddr *)&bound, &bl);
+  if (bound.ss_family == AF_INET6)
+    uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
+  else
+    uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
+  {
+    int port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+
+    printf("listening on %s%s%s:%d\n", bound.ss_family == AF_INET6 ? "[" : "", ip,
+           bound.ss_family == AF_INET6 ? "]" : "", port);
+    fflush(stdout);
+    say("listening on %s:%d with %u threads%s", ip, port, cfg->threads,
+        cfg->token ? ", token required" : "");
+  }
+  uv_signal_init(&s.loop, &s.sigint);
+  uv_signal_init(&s.loop, &s.sigterm);
+  s.sigint.data = s.sigterm.data = &s;
+  uv_signal_start(&s.sigint, on_signal, SIGINT);
+  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  /* The signal handles must not keep the loop alive once the listener and
+   * the connections are gone. */
+  uv_unref((uv_handle_t *)&s.sigint);
+  uv_unref((uv_handle_t *)&s.sigterm);
+  s.started_ns = uv_hrtime();
+
+  uv_run(&s.loop, UV_RUN_DEFAULT);
+
+  uv_walk(&s.loop, walk_close, NULL);
+  uv_run(&s.loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&s.loop))
+    say("event loop still had handles at exit");
+  say("stopped after %llu connections", (unsigned long long)s.total_conns);
+  vs__stats_free(s.stats);
+  return VS_OK;
+}
