@@ -23,9 +23,14 @@ static uint64_t be(const uint8_t *p, unsigned n) {
 }
 
 int vs__mp_scan(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth, size_t *used) {
+  return vs__mp_scan_budget(p, avail, limit, max_depth, SIZE_MAX, used);
+}
+
+int vs__mp_scan_budget(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth,
+                       size_t max_objects, size_t *used) {
   uint64_t left[VS__MP_DEPTH_CAP + 1]; /* elements left in each open container */
   unsigned depth = 0;
-  size_t pos = 0;
+  size_t pos = 0, objects = 0;
 
   if (max_depth > VS__MP_DEPTH_CAP)
     max_depth = VS__MP_DEPTH_CAP;
@@ -43,6 +48,8 @@ int vs__mp_scan(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth
 
     if (pos >= avail)
       return pos >= limit ? VS_ETOOLARGE : VS__MP_MORE;
+    if (++objects > max_objects)
+      return VS_ETOOLARGE;
     b = p[pos];
 
     if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {

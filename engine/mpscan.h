@@ -33,4 +33,12 @@
  * byte 0xc1).  Never allocates; runs in time linear in the bytes scanned. */
 int vs__mp_scan(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth, size_t *used);
 
+/* vs__mp_scan() that also refuses (VS_ETOOLARGE) an object made of more
+ * than max_objects objects (every scalar, string and container counts
+ * one).  msgpack-c allocates about 24 bytes per object however small its
+ * encoding: a 64 MiB message of one-byte integers would cost 1.5 GB; a
+ * server bounds that here. */
+int vs__mp_scan_budget(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth,
+                       size_t max_objects, size_t *used);
+
 #endif /* VS_ENGINE_MPSCAN_H */

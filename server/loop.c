@@ -501,7 +501,8 @@ static void pump(conn *c) {
 
   while (!c->draining && c->inflight < PIPELINE_MAX && off < c->len) {
     size_t used = 0, limit = conn_limit(c);
-    int rc = vs__mp_scan(c->buf + off, c->len - off, limit, c->srv->cfg->max_depth, &used);
+    int rc = vs__mp_scan_budget(c->buf + off, c->len - off, limit, c->srv->cfg->max_depth,
+                                c->srv->cfg->max_objects, &used);
 
     if (rc == VS__MP_MORE)
       break;
@@ -510,9 +511,9 @@ static void pump(conn *c) {
 
       if (rc == VS_ETOOLARGE)
         snprintf(m, sizeof m,
-                 "message over the limit of %zu bytes, a declared size larger than the "
-                 "message can hold, or nesting deeper than %u",
-                 limit, c->srv->cfg->max_depth);
+                 "message over the limit of %zu bytes or %zu objects, a declared size "
+                 "larger than the message can hold, or nesting deeper than %u",
+                 limit, c->srv->cfg->max_objects, c->srv->cfg->max_depth);
       else
         snprintf(m, sizeof m, "message is not valid MessagePack");
       protocol_error(c, 0, rc, m);
@@ -677,6 +678,7 @@ void vs_server_config_init(vs_server_config *cfg) {
   cfg->max_k = VS_K_MAX;
   cfg->max_points = 10000;
   cfg->max_depth = 32;
+  cfg->max_objects = 10000000;
   cfg->max_connections = 1024;
   cfg->threads = 4;
 }

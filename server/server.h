@@ -26,6 +26,9 @@ typedef struct vs_server_config {
   size_t max_k;             /* k and candidate depths (10000) */
   size_t max_points;        /* points, ids or vectors per call (10000) */
   unsigned max_depth;       /* msgpack nesting (32) */
+  size_t max_objects;       /* msgpack objects in one message (10,000,000: msgpack-c
+                               allocates ~24 bytes each; a 10,000 x 768 upsert of
+                               float arrays takes 7.7 million) */
   unsigned max_connections; /* open connections (1024) */
   unsigned threads;         /* workers; only reported (UV_THREADPOOL_SIZE sets them) */
 } vs_server_config;

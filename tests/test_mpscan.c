@@ -166,6 +166,23 @@ static void test_differential(void **state) {
   }
 }
 
+/* The object budget: every object counts one, containers included. */
+static void test_object_budget(void **state) {
+  uint8_t buf[3 + 2000];
+  size_t used;
+
+  (void)state;
+  buf[0] = 0xdc; /* array16 of 2000 fixints: 2001 objects */
+  buf[1] = 2000 >> 8;
+  buf[2] = 2000 & 0xff;
+  memset(buf + 3, 0x01, 2000);
+  assert_int_equal(vs__mp_scan_budget(buf, sizeof(buf), sizeof(buf), 4, 2000, &used), VS_ETOOLARGE);
+  assert_int_equal(vs__mp_scan_budget(buf, sizeof(buf), sizeof(buf), 4, 2001, &used), VS_OK);
+  assert_int_equal(used, sizeof(buf));
+  /* Incomplete input within the budget still asks for more. */
+  assert_int_equal(vs__mp_scan_budget(buf, 100, sizeof(buf), 4, 5000, &used), VS__MP_MORE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_huge_declared_array),
@@ -175,6 +192,7 @@ int main(void) {
       cmocka_unit_test(test_limit),
       cmocka_unit_test(test_all_types),
       cmocka_unit_test(test_differential),
+      cmocka_unit_test(test_object_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
