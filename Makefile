@@ -3,7 +3,8 @@
 # cache prefix outside the checkout), then build.
 #
 #   make            build everything into build/
-#   make run        build, then run the demo on an embedded database (RUN_DIR)
+#   make run        build, run the demo tour on an embedded database (RUN_DIR), load the
+#                   demo collections there once, then serve it on 127.0.0.1:7700 (Ctrl-C stops)
 #   make test       build, run every suite, then again under ASan + UBSan
 #   make bench      build, then run the benchmarks in bench/
 #   make clean      remove build directories (not the FAISS cache)
@@ -30,6 +31,8 @@ build: deps
 
 run: build
 	$(BUILD)/vsearch demo $(RUN_DIR)
+	$(BUILD)/vsearch demo-data $(RUN_DIR)
+	$(BUILD)/vsearch serve $(RUN_DIR)
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

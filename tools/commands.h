@@ -28,4 +28,8 @@ int cmd_bench_text(int argc, char **argv);
  * server/). */
 int cmd_serve(int argc, char **argv);
 
+/* `vsearch demo-data DIR [--data DIR]`: load the collections `make run`
+ * serves (Fashion-MNIST vectors, SciFact text), once (cmd_demo_data.c). */
+int cmd_demo_data(int argc, char **argv);
+
 #endif /* VS_TOOLS_COMMANDS_H */

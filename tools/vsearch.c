@@ -25,6 +25,7 @@ static void usage(FILE *f) {
       f,
       "usage:\n"
       "  vsearch demo [DIR]                 create, upsert, get, delete, reopen; print each step\n"
+      "  vsearch demo-data DIR [--data D]   load the demo collections `make run` serves, once\n"
       "  vsearch create DIR NAME --dim D [--metric l2|ip|cosine] [--index SPEC]\n"
       "                 [--text-fields a,b] [--language L] [--bm25-k1 X] [--bm25-b X]\n"
       "  vsearch drop DIR NAME\n"
@@ -723,6 +724,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "demo") == 0)
     return cmd_demo(argc - 2, argv + 2);
+  if (strcmp(argv[1], "demo-data") == 0)
+    return cmd_demo_data(argc - 2, argv + 2);
   if (strcmp(argv[1], "create") == 0)
     return cmd_create(argc - 2, argv + 2);
   if (strcmp(argv[1], "drop") == 0)
