@@ -26,8 +26,16 @@
  * requests in flight or more than WRITE_QUEUE_MAX bytes waiting to be sent;
  * beyond INFLIGHT_PER_THREAD requests per worker thread in the whole server,
  * new requests are answered "overloaded" at once.
+ *
+ * Metrics: with cfg->metrics_file set, a timer on the loop thread writes the
+ * statistics in Prometheus text format every METRICS_PERIOD_MS, and once
+ * more after the last connection closed at shutdown.  Each write goes to
+ * PATH.tmp, which is then renamed over PATH, so a scraper (node_exporter's
+ * textfile collector, say) never reads a half-written file.  The file is a
+ * few kilobytes; writing it synchronously costs the loop microseconds.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +52,7 @@
 #define WRITE_QUEUE_MAX (16u << 20)
 #define INFLIGHT_PER_THREAD 256
 #define PREAUTH_MAX 1024
+#define METRICS_PERIOD_MS 1000
 
 typedef struct server server;
 typedef struct conn conn;
@@ -65,6 +74,8 @@ struct server {
   uv_loop_t loop;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
+  uv_timer_t metrics_timer;
+  int metrics_failing; /* the last metrics write failed (logged once) */
   vs_db *db;
   const vs_server_config *cfg;
   vs__stats *stats;
@@ -262,28 +273,36 @@ static void req_done(req *r) {
   req_free(r);
 }
 
-static void work_cb(uv_work_t *w) {
-  req *r = w->data;
+int vs__request_run(vs_db *db, const vs_server_config *cfg, const vs__method *m, uint32_t msgid,
+                    const msgpack_object *args, msgpack_zone *zone, msgpack_sbuffer *out) {
   msgpack_packer pk;
   vs__call call;
+  int rc;
 
   memset(&call, 0, sizeof call);
-  call.db = r->srv->db;
-  call.cfg = r->srv->cfg;
-  call.method = r->m->name;
-  call.args = r->args;
-  call.zone = r->msg.zone;
+  call.db = db;
+  call.cfg = cfg;
+  call.method = m->name;
+  call.args = args;
+  call.zone = zone;
   call.pk = &pk;
-  msgpack_packer_init(&pk, &r->out, msgpack_sbuffer_write);
+  msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
   msgpack_pack_array(&pk, 4);
   msgpack_pack_uint8(&pk, 1);
-  msgpack_pack_uint32(&pk, r->msgid);
+  msgpack_pack_uint32(&pk, msgid);
   msgpack_pack_nil(&pk);
-  r->rc = vs__args_check(&call, r->m->args);
-  if (r->rc == VS_OK)
-    r->rc = r->m->fn(&call);
-  if (r->rc != VS_OK)
-    pack_error(&r->out, r->msgid, r->rc, call.err.code ? call.err.message : NULL);
+  rc = vs__args_check(&call, m->args);
+  if (rc == VS_OK)
+    rc = m->fn(&call);
+  if (rc != VS_OK)
+    pack_error(out, msgid, rc, call.err.code ? call.err.message : NULL);
+  return rc;
+}
+
+static void work_cb(uv_work_t *w) {
+  req *r = w->data;
+
+  r->rc = vs__request_run(r->srv->db, r->srv->cfg, r->m, r->msgid, r->args, r->msg.zone, &r->out);
 }
 
 static void after_work_cb(uv_work_t *w, int status) {
@@ -371,15 +390,73 @@ static void run_on_loop(req *r) {
   req_done(r);
 }
 
+/* A protocol error found by vs__request_parse(): `why` holds its message. */
+static int bad_envelope(vs_error *err, int code, const char *why) {
+  err->code = code;
+  snprintf(err->message, sizeof err->message, "%s", why);
+  return code;
+}
+
+int vs__request_parse(msgpack_unpacked *msg, const uint8_t *p, size_t n, vs__request *rq,
+                      vs_error *err) {
+  const msgpack_object *o, *a;
+  msgpack_unpack_return ur;
+  size_t off = 0;
+
+  memset(rq, 0, sizeof *rq);
+  ur = msgpack_unpack_next(msg, (const char *)p, n, &off);
+  if (ur != MSGPACK_UNPACK_SUCCESS || off != n)
+    return bad_envelope(err, ur == MSGPACK_UNPACK_NOMEM_ERROR ? VS_ETOOLARGE : VS_EINVAL,
+                        "message is not valid MessagePack");
+  o = &msg->data;
+  if (o->type != MSGPACK_OBJECT_ARRAY)
+    return bad_envelope(err, VS_EINVAL, "a request is an array [0, msgid, method, params]");
+  a = o->via.array.ptr;
+  if (o->via.array.size >= 2 && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+      a[1].via.u64 <= UINT32_MAX)
+    rq->msgid = (uint32_t)a[1].via.u64;
+  if (o->via.array.size != 4 || a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 0)
+    return bad_envelope(err, VS_EINVAL,
+                        "not a request: expected [0, msgid, method, params] (message type 0)");
+  if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX)
+    return bad_envelope(err, VS_EINVAL, "msgid must be an unsigned 32-bit integer");
+  if (a[2].type != MSGPACK_OBJECT_STR)
+    return bad_envelope(err, VS_EINVAL, "method must be a string");
+  if (a[3].type != MSGPACK_OBJECT_ARRAY)
+    return bad_envelope(err, VS_EINVAL, "params must be an array");
+  rq->name = a[2].via.str.ptr;
+  rq->name_len = a[2].via.str.size;
+  rq->params = &a[3];
+  rq->m = vs__method_find(rq->name, rq->name_len);
+  return VS_OK;
+}
+
+int vs__request_args(vs__request *rq, vs_error *err) {
+  const msgpack_object *pa = rq->params;
+
+  if (!rq->m) {
+    err->code = VS_EMETHOD;
+    snprintf(err->message, sizeof err->message, "unknown method '%.*s'",
+             (int)(rq->name_len > 64 ? 64 : rq->name_len), rq->name);
+    return VS_EMETHOD;
+  }
+  if (pa->via.array.size > 1 ||
+      (pa->via.array.size == 1 && pa->via.array.ptr[0].type != MSGPACK_OBJECT_MAP &&
+       pa->via.array.ptr[0].type != MSGPACK_OBJECT_NIL))
+    return bad_envelope(err, VS_EINVAL, "params must be [] or [{named arguments}]");
+  if (pa->via.array.size == 1 && pa->via.array.ptr[0].type == MSGPACK_OBJECT_MAP)
+    rq->args = &pa->via.array.ptr[0];
+  return VS_OK;
+}
+
 /* Decode and dispatch one scanned message of `n` bytes.  Returns 0, or -1
  * when it was not MessagePack-RPC (the connection is then draining). */
 static int handle_message(conn *c, const uint8_t *p, size_t n) {
   server *s = c->srv;
-  const msgpack_object *o, *a;
-  msgpack_unpack_return ur;
-  size_t off = 0;
-  uint32_t msgid = 0;
+  vs_error err = VS_ERROR_INIT;
+  vs__request rq;
   req *r;
+  int rc;
 
   r = calloc(1, sizeof *r);
   if (!r || !(r->bytes = malloc(n))) {
@@ -394,88 +471,44 @@ static int handle_message(conn *c, const uint8_t *p, size_t n) {
   r->work.data = r;
   msgpack_sbuffer_init(&r->out);
   msgpack_unpacked_init(&r->msg);
-  ur = msgpack_unpack_next(&r->msg, (const char *)r->bytes, n, &off);
-  if (ur != MSGPACK_UNPACK_SUCCESS || off != n) {
+  rc = vs__request_parse(&r->msg, r->bytes, n, &rq, &err);
+  if (rc != VS_OK) {
     req_free(r);
-    protocol_error(c, 0, ur == MSGPACK_UNPACK_NOMEM_ERROR ? VS_ETOOLARGE : VS_EINVAL,
-                   "message is not valid MessagePack");
+    protocol_error(c, rq.msgid, rc, err.message);
     return -1;
   }
-  o = &r->msg.data;
-  if (o->type != MSGPACK_OBJECT_ARRAY) {
-    req_free(r);
-    protocol_error(c, 0, VS_EINVAL, "a request is an array [0, msgid, method, params]");
-    return -1;
-  }
-  a = o->via.array.ptr;
-  if (o->via.array.size >= 2 && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-      a[1].via.u64 <= UINT32_MAX)
-    msgid = (uint32_t)a[1].via.u64;
-  if (o->via.array.size != 4 || a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 0) {
-    req_free(r);
-    protocol_error(c, msgid, VS_EINVAL,
-                   "not a request: expected [0, msgid, method, params] (message type 0)");
-    return -1;
-  }
-  if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX) {
-    req_free(r);
-    protocol_error(c, 0, VS_EINVAL, "msgid must be an unsigned 32-bit integer");
-    return -1;
-  }
-  if (a[2].type != MSGPACK_OBJECT_STR) {
-    req_free(r);
-    protocol_error(c, msgid, VS_EINVAL, "method must be a string");
-    return -1;
-  }
-  if (a[3].type != MSGPACK_OBJECT_ARRAY) {
-    req_free(r);
-    protocol_error(c, msgid, VS_EINVAL, "params must be an array");
-    return -1;
-  }
-  r->msgid = msgid;
-  r->m = vs__method_find(a[2].via.str.ptr, a[2].via.str.size);
+  r->msgid = rq.msgid;
+  r->m = rq.m;
 
   /* From here on the message is valid MessagePack-RPC: errors are
    * answered and the connection stays open. */
   if (s->cfg->token && !c->authed && !(r->m && !strcmp(r->m->name, "auth"))) {
     r->rc = VS_EAUTH;
-    pack_error(&r->out, msgid, VS_EAUTH, "call auth with the server's token first");
+    pack_error(&r->out, rq.msgid, VS_EAUTH, "call auth with the server's token first");
     req_done(r);
     return 0;
   }
-  if (!r->m) {
-    char m[VS_ERROR_MESSAGE_MAX];
-
-    snprintf(m, sizeof m, "unknown method '%.*s'",
-             (int)(a[2].via.str.size > 64 ? 64 : a[2].via.str.size), a[2].via.str.ptr);
-    r->rc = VS_EMETHOD;
-    pack_error(&r->out, msgid, VS_EMETHOD, m);
+  rc = vs__request_args(&rq, &err);
+  if (rc != VS_OK) {
+    r->rc = rc;
+    pack_error(&r->out, rq.msgid, rc, err.message);
     req_done(r);
     return 0;
   }
-  if (a[3].via.array.size > 1 ||
-      (a[3].via.array.size == 1 && a[3].via.array.ptr[0].type != MSGPACK_OBJECT_MAP &&
-       a[3].via.array.ptr[0].type != MSGPACK_OBJECT_NIL)) {
-    r->rc = VS_EINVAL;
-    pack_error(&r->out, msgid, VS_EINVAL, "params must be [] or [{named arguments}]");
-    req_done(r);
-    return 0;
-  }
-  if (a[3].via.array.size == 1 && a[3].via.array.ptr[0].type == MSGPACK_OBJECT_MAP)
-    r->args = &a[3].via.array.ptr[0];
+  r->args = rq.args;
   if (r->m->where == VS__ON_LOOP) {
     run_on_loop(r);
     return 0;
   }
   if (s->inflight >= s->inflight_max) {
     r->rc = VS_EOVERLOAD;
-    pack_error(&r->out, msgid, VS_EOVERLOAD, "too many requests in flight; retry later");
+    pack_error(&r->out, rq.msgid, VS_EOVERLOAD, "too many requests in flight; retry later");
     req_done(r);
     return 0;
   }
   if (uv_queue_work(&s->loop, &r->work, work_cb, after_work_cb) != 0) {
     r->rc = VS_EINTERNAL;
-    pack_error(&r->out, msgid, VS_EINTERNAL, "could not queue the request");
+    pack_error(&r->out, rq.msgid, VS_EINTERNAL, "could not queue the request");
     req_done(r);
     return 0;
   }
@@ -670,6 +703,73 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+/* Write the Prometheus text metrics to cfg->metrics_file through PATH.tmp.
+ * A failure is logged when it starts and when it ends, not every second. */
+static void write_metrics(server *s) {
+  const char *path = s->cfg->metrics_file;
+  char tmp[4096];
+  FILE *f;
+  int bad, e = 0;
+
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+    e = ENAMETOOLONG;
+    goto fail;
+  }
+  f = fopen(tmp, "w");
+  if (!f) {
+    e = errno;
+    goto fail;
+  }
+  fprintf(f,
+          "# HELP vsearch_uptime_seconds Seconds since the server started listening.\n"
+          "# TYPE vsearch_uptime_seconds gauge\n"
+          "vsearch_uptime_seconds %.3f\n"
+          "# HELP vsearch_connections Open client connections.\n"
+          "# TYPE vsearch_connections gauge\n"
+          "vsearch_connections %u\n"
+          "# HELP vsearch_connections_total Client connections accepted.\n"
+          "# TYPE vsearch_connections_total counter\n"
+          "vsearch_connections_total %llu\n"
+          "# HELP vsearch_requests_in_flight Requests queued or running on the workers.\n"
+          "# TYPE vsearch_requests_in_flight gauge\n"
+          "vsearch_requests_in_flight %u\n"
+          "# HELP vsearch_threads Worker threads.\n"
+          "# TYPE vsearch_threads gauge\n"
+          "vsearch_threads %u\n",
+          (double)(uv_hrtime() - s->started_ns) / 1e9, s->n_conns,
+          (unsigned long long)s->total_conns, s->inflight, s->cfg->threads);
+  bad = vs__stats_prometheus(s->stats, f) != 0 || fflush(f) != 0;
+  if (bad)
+    e = errno;
+  if (fclose(f) != 0 && !bad) {
+    bad = 1;
+    e = errno;
+  }
+  if (!bad && rename(tmp, path) != 0) {
+    bad = 1;
+    e = errno;
+  }
+  if (bad) {
+    remove(tmp);
+    goto fail;
+  }
+  if (s->metrics_failing)
+    say("metrics: writing %s again", path);
+  s->metrics_failing = 0;
+  return;
+
+fail:
+  if (!s->metrics_failing)
+    say("metrics: cannot write %s: %s", path, strerror(e ? e : EIO));
+  s->metrics_failing = 1;
+}
+
+static void on_metrics_timer(uv_timer_t *t) {
+  write_metrics(t->data);
+}
+
 void vs_server_config_init(vs_server_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->host = "127.0.0.1";
@@ -725,6 +825,16 @@ int vs_server_run(vs_db *db, const vs_server_config *cfg) {
     vs__stats_free(s.stats);
     return VS_EIO;
   }
+  s.started_ns = uv_hrtime();
+  /* The first metrics are on disk before the address is printed. */
+  if (cfg->metrics_file) {
+    write_metrics(&s);
+    uv_timer_init(&s.loop, &s.metrics_timer);
+    s.metrics_timer.data = &s;
+    uv_timer_start(&s.metrics_timer, on_metrics_timer, METRICS_PERIOD_MS, METRICS_PERIOD_MS);
+    /* Like the signals, the timer alone does not keep the server running. */
+    uv_unref((uv_handle_t *)&s.metrics_timer);
+  }
   uv_tcp_getsockname(&s.listener, (struct sockaddr *)&bound, &bl);
   if (bound.ss_family == AF_INET6)
     uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
@@ -749,7 +859,6 @@ int vs_server_run(vs_db *db, const vs_server_config *cfg) {
    * the connections are gone. */
   uv_unref((uv_handle_t *)&s.sigint);
   uv_unref((uv_handle_t *)&s.sigterm);
-  s.started_ns = uv_hrtime();
 
   uv_run(&s.loop, UV_RUN_DEFAULT);
 
@@ -757,6 +866,9 @@ int vs_server_run(vs_db *db, const vs_server_config *cfg) {
   uv_run(&s.loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&s.loop))
     say("event loop still had handles at exit");
+  /* The final numbers: every request answered, every connection closed. */
+  if (cfg->metrics_file)
+    write_metrics(&s);
   say("stopped after %llu connections", (unsigned long long)s.total_conns);
   vs__stats_free(s.stats);
   return VS_OK;

@@ -18,6 +18,7 @@
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "engine/vsearch.h"
 #include "server/server.h"
@@ -53,6 +54,43 @@ extern const size_t vs__n_methods;
 
 /* The entry named by `len` bytes at `name`, or NULL. */
 const vs__method *vs__method_find(const char *name, size_t len);
+
+/* ---- requests (loop.c) ------------------------------------------------ */
+
+/* One request's envelope [0, msgid, method, params], pointing into the
+ * decoded message (it lives as long as the msgpack_unpacked). */
+typedef struct vs__request {
+  uint32_t msgid;               /* 0 when none could be read */
+  const char *name;             /* the method's name, not NUL-terminated */
+  size_t name_len;              /* its length in bytes */
+  const vs__method *m;          /* NULL for an unknown method */
+  const msgpack_object *params; /* the params array */
+  const msgpack_object *args;   /* set by vs__request_args: the map, or NULL */
+} vs__request;
+
+/* Decode one message of `n` bytes that vs__mp_scan_budget() framed (so no
+ * declared size exceeds the bytes present) into `msg`, which the caller
+ * initialised and destroys, and check the envelope.  Returns VS_OK; or
+ * VS_EINVAL / VS_ETOOLARGE with err set when the message is not
+ * MessagePack-RPC, a protocol error that gets an error response with
+ * rq->msgid (0 when none was readable) before the connection drains.
+ * No connection or database needed; thread-safe on distinct arguments. */
+int vs__request_parse(msgpack_unpacked *msg, const uint8_t *p, size_t n, vs__request *rq,
+                      vs_error *err);
+
+/* The second half of the envelope check, answered on an open connection:
+ * VS_EMETHOD for an unknown method, VS_EINVAL when params is not [] or
+ * [{named arguments}] ([nil] counts as []); on VS_OK rq->args is set. */
+int vs__request_args(vs__request *rq, vs_error *err);
+
+/* Run worker method `m` as a worker thread does: check its argument names,
+ * call it, and pack the whole response [1, msgid, error, result] into
+ * `out`.  `zone` is the request's scratch memory.  Returns the method's
+ * status.  With db NULL a method decodes all of its arguments and fails
+ * VS_EINVAL at the engine's handle check at the latest: the fuzz target
+ * tests/fuzz_rpc.c relies on that to decode requests without a database. */
+int vs__request_run(vs_db *db, const vs_server_config *cfg, const vs__method *m, uint32_t msgid,
+                    const msgpack_object *args, msgpack_zone *zone, msgpack_sbuffer *out);
 
 /* ---- argument helpers (args.c) ---------------------------------------- */
 
@@ -135,5 +173,11 @@ void vs__stats_record(vs__stats *s, size_t m, uint64_t ns, int failed);
  * p99_ms, p999_ms}}} fields into an open map: returns how many pairs it
  * will write when pk is NULL. */
 size_t vs__stats_pack(const vs__stats *s, msgpack_packer *pk);
+/* Write the per-method families in Prometheus text format to `f`:
+ * vsearch_requests_total and vsearch_errors_total (counters) and
+ * vsearch_request_latency_ms (a summary: quantiles 0.5, 0.99 and 0.999,
+ * _sum, _count), each labelled {method="..."}.  Returns 0, or -1 when `f`
+ * reports a write error. */
+int vs__stats_prometheus(const vs__stats *s, FILE *f);
 
 #endif /* VS_SERVER_RPC_H */

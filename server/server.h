@@ -31,6 +31,8 @@ typedef struct vs_server_config {
                                float arrays takes 7.7 million) */
   unsigned max_connections; /* open connections (1024) */
   unsigned threads;         /* workers; only reported (UV_THREADPOOL_SIZE sets them) */
+  const char *metrics_file; /* NULL, or where the Prometheus text metrics are written
+                               every second and at shutdown (via PATH.tmp and a rename) */
 } vs_server_config;
 
 /* Fill `cfg` with the defaults of DESIGN.md section 5. */

@@ -7,8 +7,17 @@
  * does: values below 8 us get a bucket each, and every power of two above
  * is split into 8 equal buckets, so a percentile read back from a bucket's
  * middle is within about 6% of the true value whatever the scale, in a
- * fixed 8 + 8 * 40 counters per method (up to about 12 days).
+ * fixed 8 + 8 * 40 counters per method (up to about 12 days).  The exact
+ * sum of the latencies is kept too, for the Prometheus summary's _sum.
+ *
+ * vs__stats_prometheus() writes the same numbers in the Prometheus text
+ * exposition format (version 0.0.4): one family per metric, each with its
+ * HELP and TYPE lines and all of its samples together, every known method
+ * listed from the start (zero counts; NaN quantiles, as Prometheus's own
+ * client libraries write an empty summary), and requests that named no
+ * known method under method="(unknown)" once there are any.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +29,7 @@
 
 typedef struct mstats {
   uint64_t count, errors;
+  uint64_t sum_ns; /* wraps after 584 years of latency */
   uint64_t buckets[NBUCKETS];
 } mstats;
 
@@ -81,6 +91,7 @@ void vs__stats_record(vs__stats *s, size_t m, uint64_t ns, int failed) {
   t = &s->m[m < s->n ? m : s->n - 1];
   t->count++;
   t->errors += failed != 0;
+  t->sum_ns += ns;
   t->buckets[bucket_of(ns / 1000)]++;
 }
 
@@ -140,4 +151,61 @@ size_t vs__stats_pack(const vs__stats *s, msgpack_packer *pk) {
     msgpack_pack_double(pk, quantile_ms(t, 0.999));
   }
   return 3;
+}
+
+/* The name a method's series carry. */
+static const char *method_label(const vs__stats *s, size_t i) {
+  return i + 1 < s->n ? vs__methods[i].name : "(unknown)";
+}
+
+/* Whether method slot i gets series: every known method, and the unknown
+ * slot once a request landed there. */
+static int listed(const vs__stats *s, size_t i) {
+  return i + 1 < s->n || s->m[i].count > 0;
+}
+
+int vs__stats_prometheus(const vs__stats *s, FILE *f) {
+  static const struct {
+    const char *label;
+    double q;
+  } qs[] = {{"0.5", 0.50}, {"0.99", 0.99}, {"0.999", 0.999}};
+
+  fputs("# HELP vsearch_requests_total Requests answered, by method.\n"
+        "# TYPE vsearch_requests_total counter\n",
+        f);
+  for (size_t i = 0; i < s->n; i++)
+    if (listed(s, i))
+      fprintf(f, "vsearch_requests_total{method=\"%s\"} %llu\n", method_label(s, i),
+              (unsigned long long)s->m[i].count);
+  fputs("# HELP vsearch_errors_total Requests answered with an error, by method.\n"
+        "# TYPE vsearch_errors_total counter\n",
+        f);
+  for (size_t i = 0; i < s->n; i++)
+    if (listed(s, i))
+      fprintf(f, "vsearch_errors_total{method=\"%s\"} %llu\n", method_label(s, i),
+              (unsigned long long)s->m[i].errors);
+  fputs("# HELP vsearch_request_latency_ms Request latency in milliseconds, from the message "
+        "being framed to its response being queued, by method.\n"
+        "# TYPE vsearch_request_latency_ms summary\n",
+        f);
+  for (size_t i = 0; i < s->n; i++) {
+    const mstats *t = &s->m[i];
+    const char *name = method_label(s, i);
+
+    if (!listed(s, i))
+      continue;
+    for (size_t j = 0; j < sizeof qs / sizeof qs[0]; j++) {
+      if (t->count)
+        fprintf(f, "vsearch_request_latency_ms{method=\"%s\",quantile=\"%s\"} %.6g\n", name,
+                qs[j].label, quantile_ms(t, qs[j].q));
+      else
+        fprintf(f, "vsearch_request_latency_ms{method=\"%s\",quantile=\"%s\"} NaN\n", name,
+                qs[j].label);
+    }
+    fprintf(f, "vsearch_request_latency_ms_sum{method=\"%s\"} %.6f\n", name,
+            (double)t->sum_ns / 1e6);
+    fprintf(f, "vsearch_request_latency_ms_count{method=\"%s\"} %llu\n", name,
+            (unsigned long long)t->count);
+  }
+  return ferror(f) ? -1 : 0;
 }

@@ -44,3 +44,17 @@ add_test(NAME test_server
   COMMAND ${VS_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/test_server.py $<TARGET_FILE:vsearch_cli>)
 set_tests_properties(test_server PROPERTIES LABELS integration TIMEOUT 300
   ENVIRONMENT "OMP_NUM_THREADS=1")
+# The fuzz target of the request path (scanner, envelope, argument decoding),
+# replaying its seed corpus and a fixed set of mutants of it; see the comment
+# atop tests/fuzz_rpc.c for running it under libFuzzer.
+add_executable(fuzz_rpc tests/fuzz_rpc.c)
+target_compile_options(fuzz_rpc PRIVATE ${VS_WARNINGS})
+target_link_libraries(fuzz_rpc PRIVATE vsearch_server vsearch)
+add_test(NAME fuzz_rpc COMMAND fuzz_rpc ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus 20000)
+set_tests_properties(fuzz_rpc PROPERTIES LABELS "unit;fuzz-replay" TIMEOUT 300)
+# The Prometheus text file of `vsearch serve --metrics-file`, over loopback
+# with the same python3-msgpack as test_server.
+add_test(NAME test_metrics
+  COMMAND ${VS_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/test_metrics.py $<TARGET_FILE:vsearch_cli>)
+set_tests_properties(test_metrics PROPERTIES LABELS integration TIMEOUT 120
+  ENVIRONMENT "OMP_NUM_THREADS=1")

@@ -23,7 +23,7 @@ static int serve_usage(void) {
   fprintf(stderr, "usage: vsearch serve DIR [--listen HOST:PORT (127.0.0.1:7700; port 0 = any)]\n"
                   "         [--threads N] [--token-file F] [--no-sync] [--max-message BYTES]\n"
                   "         [--max-k N] [--max-points N] [--max-depth N] [--max-objects N]\n"
-                  "         [--max-connections N]\n");
+                  "         [--max-connections N] [--metrics-file PATH]\n");
   return 2;
 }
 
@@ -154,6 +154,9 @@ int cmd_serve(int argc, char **argv) {
       if (parse_u64(a, val, 1000, 1000000000, &v))
         return 2;
       cfg.max_objects = (size_t)v;
+    } else if (!strcmp(a, "--metrics-file")) {
+      /* Prometheus text, rewritten every second (via PATH.tmp). */
+      cfg.metrics_file = val;
     } else if (!strcmp(a, "--max-connections")) {
       if (parse_u64(a, val, 1, 1000000, &v))
         return 2;
