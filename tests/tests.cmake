@@ -58,3 +58,9 @@ add_test(NAME test_metrics
   COMMAND ${VS_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/test_metrics.py $<TARGET_FILE:vsearch_cli>)
 set_tests_properties(test_metrics PROPERTIES LABELS integration TIMEOUT 120
   ENVIRONMENT "OMP_NUM_THREADS=1")
+# `vsearch query --connect` against `vsearch serve`, compared with the local
+# `vsearch query DIR` (python3's standard library only).
+add_test(NAME test_remote
+  COMMAND ${VS_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/test_remote.py $<TARGET_FILE:vsearch_cli>)
+set_tests_properties(test_remote PROPERTIES LABELS integration TIMEOUT 300
+  ENVIRONMENT "OMP_NUM_THREADS=1")

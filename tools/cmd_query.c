@@ -25,6 +25,11 @@
  * plan; --explain adds both legs' plans and each hit's rank and score in
  * each leg.  --exclude and --payload-fields serve every kind of query.
  *
+ * With --connect HOST:PORT in place of DIR, the same queries run in a
+ * server (tools/cmd_remote.c): read, checked and printed here as above,
+ * searched there, one request a query.  A server's answer carries the hits
+ * only, so its lines have no plan, legs or note.
+ *
  * build calls vs_collection_rebuild() and reports the index it made.
  *
  * Exit statuses, as in tools/vsearch.c: 0 success, 1 the work failed, 2 a
@@ -48,6 +53,7 @@
 #include "engine/vsearch.h"
 #include "tools/commands.h"
 #include "tools/datasets.h"
+#include "tools/rpc_client.h"
 
 #define DEFAULT_K 10
 /* How many msgpack levels the payload converter follows.  Stored payloads
@@ -895,16 +901,20 @@ static void print_member(const char *fmt, const json_t *o, const char *key) {
 /* The header line of a query's table: the plan of a vector or text
  * search, the legs of a hybrid one (with their plans and the note). */
 static void print_header(size_t qi, size_t n, ran r) {
-  printf("%squery %zu: %zu hit%s, ", qi ? "\n" : "", qi, n, n == 1 ? "" : "s");
+  printf("%squery %zu: %zu hit%s", qi ? "\n" : "", qi, n, n == 1 ? "" : "s");
+  if (r.si == NULL && r.hi == NULL) { /* through a server, which says only what it found */
+    printf("\n");
+    return;
+  }
   if (r.si) {
-    printf("plan %s (%u segment%s, %llu fresh, %llu candidates)\n", r.si->plan, r.si->segments,
+    printf(", plan %s (%u segment%s, %llu fresh, %llu candidates)\n", r.si->plan, r.si->segments,
            r.si->segments == 1 ? "" : "s", (unsigned long long)r.si->fresh,
            (unsigned long long)r.si->candidates);
     return;
   }
-  printf("legs %s (vector: plan %s, %llu candidates; text: plan %s, %llu candidates)\n", r.hi->legs,
-         r.hi->vector.plan, (unsigned long long)r.hi->vector.candidates, r.hi->text.plan,
-         (unsigned long long)r.hi->text.candidates);
+  printf(", legs %s (vector: plan %s, %llu candidates; text: plan %s, %llu candidates)\n",
+         r.hi->legs, r.hi->vector.plan, (unsigned long long)r.hi->vector.candidates,
+         r.hi->text.plan, (unsigned long long)r.hi->text.candidates);
   if (r.hi->note[0])
     printf("  note: %s\n", r.hi->note);
 }
@@ -953,6 +963,7 @@ static int print_table(size_t qi, const vs_hit *hits, size_t n, ran r, unsigned 
 
 typedef struct query_args {
   const char *dir, *name;
+  const char *connect, *token_file; /* --connect HOST:PORT (then dir is NULL) */
   const char *file, *format, *inline_vec, *rows, *filter;
   const char *text, *text_file, *weights, *exclude, *payload_fields;
   const char *vector_knob; /* the first of --exact, --ef, --nprobe given */
@@ -1072,6 +1083,7 @@ static const struct {
     {"--leg-weights", 'F'},  {"--candidates", 'F'},
     {"--group-by", 'h'},     {"--group-size", 'h'},
     {"--mmr", 'h'},          {"--mmr-candidates", 'h'},
+    {"--token-file", 'v'},
 };
 
 /* The checks between options, once all are read. */
@@ -1097,7 +1109,12 @@ static int check_query_args(query_args *a) {
                     a->vector_knob);
   if (a->weights && !txt)
     return complain(2, "query", "--weights weighs the text fields of --text or --text-file");
+  if (a->token_file && a->connect == NULL)
+    return complain(2, "query", "--token-file authenticates with a server: give --connect too");
   a->hybrid = (vec && txt) || a->h.group_by || a->h.mmr_lambda > 0;
+  /* The server's hybrid_search has leg weights but no field weights. */
+  if (a->connect && a->hybrid && a->weights)
+    return complain(2, "query", "--weights: a server's hybrid search takes no text field weights");
   /* Fusion options on a search that fuses nothing are refused likewise. */
   if (a->fusion_opt && !a->hybrid)
     return complain(2, "query",
@@ -1123,13 +1140,19 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
   memset(a, 0, sizeof(*a));
   a->p.k = DEFAULT_K;
   a->row_end = SIZE_MAX;
-  if (argc >= 1 && strcmp(argv[0], "--connect") == 0)
-    return complain(2, "query", "querying through a server (--connect) is not supported yet");
+  if (argc >= 1 && strcmp(argv[0], "--connect") == 0) {
+    /* --connect HOST:PORT stands where DIR does. */
+    if (argc < 2)
+      return complain(2, "query", "--connect needs a value (HOST:PORT)");
+    a->connect = argv[1];
+    argc--;
+    argv++;
+  }
   if (argc < 2 || argv[0][0] == '-' || argv[1][0] == '-')
     return complain(2, "query",
-                    "usage: vsearch query DIR NAME --vector-file F | --vector X,Y,... | --text Q | "
-                    "--text-file F");
-  a->dir = argv[0];
+                    "usage: vsearch query DIR|--connect HOST:PORT NAME --vector-file F | "
+                    "--vector X,Y,... | --text Q | --text-file F");
+  a->dir = a->connect ? NULL : argv[0];
   a->name = argv[1];
   for (int i = 2; i < argc; i++) {
     const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1178,6 +1201,8 @@ static int parse_query_args(int argc, char **argv, query_args *a) {
       a->text = val;
     } else if (strcmp(opt, "--text-file") == 0) {
       a->text_file = val;
+    } else if (strcmp(opt, "--token-file") == 0) {
+      a->token_file = val;
     } else if (strcmp(opt, "--weights") == 0) {
       a->weights = val;
     } else if (strcmp(opt, "--exclude") == 0) {
@@ -1239,29 +1264,28 @@ static int search_failed(const query_args *a, size_t qi, int rc, const vs_error 
   return complain(1, "query", "%s: %s", where, why);
 }
 
-/* Print query qi's hits, then release them. */
-static int print_hits(const query_args *a, size_t qi, vs_hit *hits, size_t n, ran r) {
+/* Print query qi's hits (`r` all NULL: they came from a server). */
+static int print_hits(const query_args *a, size_t qi, const vs_hit *hits, size_t n, ran r) {
   unsigned show = (a->h.explain ? SHOW_EXPLAIN : 0) | (a->h.group_by ? SHOW_GROUP : 0);
-  int rc = a->json ? print_json(qi, hits, n, r, a->p.with, show)
-                   : print_table(qi, hits, n, r, a->p.with, show);
 
-  vs_free(hits);
-  return rc;
+  return a->json ? print_json(qi, hits, n, r, a->p.with, show)
+                 : print_table(qi, hits, n, r, a->p.with, show);
 }
 
 /* Read the query vectors and check their dim.  A hybrid search on a
  * text-only collection goes ahead: the engine drops the vector leg and
- * says so in its note. */
+ * says so in its note.  Without `info` (through a server) the server
+ * checks the dim. */
 static int load_vectors(const vs_collection_info *info, const query_args *a, qset *q) {
   int rc;
 
-  if (info->dim == 0 && !a->hybrid)
+  if (info && info->dim == 0 && !a->hybrid)
     return complain(1, "query",
                     "collection '%s' is text-only (dim 0): query it with --text or --text-file",
                     a->name);
   rc = a->file ? read_queries(a->file, a->format, a->row_begin, a->row_end, q)
                : parse_inline(a->inline_vec, q);
-  if (rc || q->rows == 0 || info->dim == 0 || q->dim == info->dim)
+  if (rc || q->rows == 0 || info == NULL || info->dim == 0 || q->dim == info->dim)
     return rc;
   if (a->file)
     rc = complain(1, "query", "%s has vectors of dim %zu, collection '%s' has dim %u", a->file,
@@ -1290,8 +1314,9 @@ static int load_texts(const query_args *a, tset *t) {
 
 /* Run query qi: vector `v` (NULL without a vector source) and the text of
  * `len` bytes at `text` (NULL without a text source), through
- * vs_hybrid_search(), vs_search() or vs_text_search(); print its hits. */
-static int run_one(vs_db *db, query_args *a, size_t qi, const float *v, size_t dim,
+ * vs_hybrid_search(), vs_search() or vs_text_search() on `db`, or their
+ * counterparts on server `rem` when it is not NULL; print its hits. */
+static int run_one(vs_db *db, remote *rem, query_args *a, size_t qi, const float *v, size_t dim,
                    const char *text, size_t len, const vs_field_weight *w, size_t nw) {
   vs_error err = VS_ERROR_INIT;
   vs_search_info si;
@@ -1319,23 +1344,31 @@ static int run_one(vs_db *db, query_args *a, size_t qi, const float *v, size_t d
     hp.with = a->p.with;
     hp.payload_fields = a->p.payload_fields;
     hp.n_payload_fields = a->p.n_payload_fields;
-    rc = vs_hybrid_search(db, a->name, &hp, &hits, &n, &hi, &err);
-    r.hi = &hi;
+    rc = rem ? remote_hybrid_search(rem, a->name, &hp, &hits, &n, &err)
+             : vs_hybrid_search(db, a->name, &hp, &hits, &n, &hi, &err);
+    r.hi = rem ? NULL : &hi;
   } else if (v) {
     a->p.vector = v;
     a->p.dim = dim;
-    rc = vs_search(db, a->name, &a->p, &hits, &n, &si, &err);
-    r.si = &si;
+    rc = rem ? remote_search(rem, a->name, &a->p, &hits, &n, &err)
+             : vs_search(db, a->name, &a->p, &hits, &n, &si, &err);
+    r.si = rem ? NULL : &si;
   } else {
     vs_text_params tp = {
         text, len,          a->p.k,         a->p.with,           a->p.filter,          w,
         nw,   a->p.exclude, a->p.n_exclude, a->p.payload_fields, a->p.n_payload_fields};
-    rc = vs_text_search(db, a->name, &tp, &hits, &n, &si, &err);
-    r.si = &si;
+    rc = rem ? remote_text_search(rem, a->name, &tp, &hits, &n, &err)
+             : vs_text_search(db, a->name, &tp, &hits, &n, &si, &err);
+    r.si = rem ? NULL : &si;
   }
+  if (rc && rem) /* err says "CODE: MESSAGE", or how the connection failed */
+    return complain(1, "query", "query %zu: %s", qi, err.message);
   if (rc)
     return search_failed(a, qi, rc, &err);
-  return print_hits(a, qi, hits, n, r);
+  rc = print_hits(a, qi, hits, n, r);
+  if (rem == NULL) /* a remote keeps its hits until its next search */
+    vs_free(hits);
+  return rc;
 }
 
 /*
@@ -1346,7 +1379,7 @@ static int run_one(vs_db *db, query_args *a, size_t qi, const float *v, size_t d
  * before any query runs).  A text query on a collection without text
  * fields finds nothing (plan "empty"), as the engine does.
  */
-static int run_queries(vs_db *db, const vs_collection_info *info, query_args *a,
+static int run_queries(vs_db *db, remote *rem, const vs_collection_info *info, query_args *a,
                        const vs_field_weight *w, size_t nw) {
   int vec = a->file || a->inline_vec, txt = a->text || a->text_file;
   tset t = {NULL, NULL, NULL, 0};
@@ -1375,7 +1408,7 @@ static int run_queries(vs_db *db, const vs_collection_info *info, query_args *a,
     const float *v = vec ? q.v + (a->inline_vec ? 0 : i) * q.dim : NULL;
     size_t ti = a->text ? 0 : i;
 
-    rc = run_one(db, a, i, v, q.dim, txt ? t.text[ti] : NULL, txt ? t.len[ti] : 0, w, nw);
+    rc = run_one(db, rem, a, i, v, q.dim, txt ? t.text[ti] : NULL, txt ? t.len[ti] : 0, w, nw);
   }
 
 done:
@@ -1393,6 +1426,7 @@ int cmd_query(int argc, char **argv) {
   const char **fields = NULL;
   size_t n_weights = 0;
   vs_db *db = NULL;
+  remote *rem = NULL;
   query_args a;
   int rc;
 
@@ -1415,15 +1449,20 @@ int cmd_query(int argc, char **argv) {
     }
     a.p.filter = filter;
   }
-  if ((rc = open_collection("query", a.dir, a.name, &db, &info)))
+  if (a.connect)
+    rc = remote_open(a.connect, a.token_file, a.filter, &rem);
+  else
+    rc = open_collection("query", a.dir, a.name, &db, &info);
+  if (rc)
     goto done;
-  rc = run_queries(db, info, &a, weights, n_weights);
+  rc = run_queries(db, rem, info, &a, weights, n_weights);
   if (rc == 0 && (fflush(stdout) || ferror(stdout)))
     rc = complain(1, "query", "writing the results: %s", strerror(errno));
 
 done:
   vs_free(info);
   vs_db_close(db);
+  remote_close(rem);
   vs_filter_free(filter);
   free(weights);
   free(weight_buf);

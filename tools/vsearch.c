@@ -54,6 +54,8 @@ static void usage(FILE *f) {
       "                                     payload; --exclude IDS: '3,7,\"doc-1\"', an id\n"
       "                                     of digits is an integer id, one in double quotes\n"
       "                                     or not all digits a string id\n"
+      "  vsearch query --connect HOST:PORT NAME [--token-file F] ...\n"
+      "                                     the same queries through `vsearch serve`\n"
       "  vsearch bench ann [--dataset fashion-mnist|bigann10k | --base F --queries F [--gt F]]\n"
       "                 [--metric l2|ip] [--specs S] [--ef LIST] [--nprobe LIST] [--k K] [--nq N]\n"
       "                 [--threads N] [--runs R] [--dir TMP] [--peers faiss,hnswlib] [--json "
