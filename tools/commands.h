@@ -32,4 +32,9 @@ int cmd_serve(int argc, char **argv);
  * serves (Fashion-MNIST vectors, SciFact text), once (cmd_demo_data.c). */
 int cmd_demo_data(int argc, char **argv);
 
+/* `vsearch bench server ...`: ping/s, search queries/s and latency of
+ * `vsearch serve` under pipelined connections on loopback, beside the
+ * in-process vs_search() rate (tools/cmd_bench_server.c). */
+int cmd_bench_server(int argc, char **argv);
+
 #endif /* VS_TOOLS_COMMANDS_H */

@@ -67,6 +67,10 @@ static void usage(FILE *f) {
       "F]\n"
       "                                     BM25 nDCG@10, MAP, recall, docs/s, index size and\n"
       "                                     queries/s of vsearch beside Xapian\n"
+      "  vsearch bench server [--threads N] [--connections C] [--pipeline P] [--seconds S]\n"
+      "                 [--n N] [--ef E] [--json F]\n"
+      "                                     server ping/s, search q/s and p50/p99/p99.9 at\n"
+      "                                     peak and 50%%, beside in-process q/s\n"
       "  vsearch serve DIR [--listen HOST:PORT] [--threads N] [--token-file F] [--no-sync]\n"
       "                 [--max-message B] [--max-k N] [--max-points N] [--max-depth N]\n"
       "                 [--max-connections N]\n"
@@ -744,6 +748,8 @@ int main(int argc, char **argv) {
     return cmd_serve(argc - 2, argv + 2);
   if (strcmp(argv[1], "bench") == 0 && argc >= 3 && strcmp(argv[2], "text") == 0)
     return cmd_bench_text(argc - 3, argv + 3);
+  if (strcmp(argv[1], "bench") == 0 && argc >= 3 && strcmp(argv[2], "server") == 0)
+    return cmd_bench_server(argc - 3, argv + 3);
   if (strcmp(argv[1], "bench") == 0)
     return cmd_bench(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0) {
