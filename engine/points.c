@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "engine/filter.h"
 #include "engine/storage.h"
 #include "engine/tindex.h"
 #include "engine/vindex.h"
@@ -246,6 +247,94 @@ int vs_delete(vs_db *db, const char *name, const vs_id *ids, size_t n, size_t *d
   rc = vs__coll_write(db, name, delete_step, &d, err);
   if (rc == VS_OK && deleted)
     *deleted = d.deleted;
+  return rc;
+}
+
+/* ---- delete where -------------------------------------------------------------------- */
+
+typedef struct where_ctx {
+  const vs__filter *f;
+  size_t deleted;
+} where_ctx;
+
+typedef struct doomed {
+  uint64_t pid;
+  uint16_t klen;
+  uint8_t key[VS__ID_KEY_MAX];
+} doomed;
+
+/* Find every point passing the filter in this transaction's snapshot, then
+ * delete them: found first, since a cursor's values do not survive writes. */
+static int delete_where_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  where_ctx *w = ctx;
+  doomed *d = NULL;
+  size_t n = 0, cap = 0;
+  vs__tbatch *tb = NULL;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  vs__state st;
+  int rc, mrc;
+
+  w->deleted = 0;
+  if ((rc = vs__state_get(db, txn, c->cid, &st, err)))
+    return rc;
+  if ((mrc = mdb_cursor_open(txn, c->dbi[VS__DBI_PTS], &cur)))
+    return vs__mdb_err(err, mrc, "open a cursor");
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    vs__prec pr;
+
+    if (vs__point_parse(&v, &pr)) {
+      rc = vs__err(err, VS_ECORRUPT, "a point record is malformed");
+      break;
+    }
+    if (!vs__filter_match(w->f, &pr.id, pr.payload, pr.payload_len))
+      continue;
+    if (n == cap) {
+      doomed *nd = vs__realloc(d, (cap = cap ? cap * 2 : 64) * sizeof(*d));
+      if (nd == NULL) {
+        rc = vs__err(err, VS_ENOMEM, "out of memory");
+        break;
+      }
+      d = nd;
+    }
+    memcpy(&d[n].pid, k.mv_data, 8);
+    d[n].klen = (uint16_t)vs__id_key(&pr.id, d[n].key);
+    n++;
+  }
+  mdb_cursor_close(cur);
+  if (rc == VS_OK && mrc != MDB_NOTFOUND)
+    rc = vs__mdb_err(err, mrc, "read the points");
+  if (rc == VS_OK && n)
+    rc = vs__tbatch_begin(db, txn, c, &tb, err);
+  for (size_t i = 0; rc == VS_OK && i < n; i++) {
+    MDB_val ik = {d[i].klen, d[i].key};
+    if ((mrc = mdb_del(txn, c->dbi[VS__DBI_IDS], &ik, NULL)))
+      rc = vs__mdb_err(err, mrc, "delete an id");
+    else if ((rc = unlink_pid(txn, c, d[i].pid, &st, tb, err)) == VS_OK)
+      w->deleted++;
+  }
+  if (rc == VS_OK && tb)
+    rc = vs__tbatch_commit(tb, err);
+  vs__tbatch_free(tb);
+  vs__free(d);
+  if (rc || w->deleted == 0)
+    return rc;
+  return vs__state_put(db, txn, c->cid, &st, err);
+}
+
+int vs_delete_where(vs_db *db, const char *name, const vs_filter *filter, size_t *deleted,
+                    vs_error *err) {
+  where_ctx w = {(const vs__filter *)filter, 0};
+  int rc;
+
+  if (deleted)
+    *deleted = 0;
+  if (db == NULL || filter == NULL)
+    return vs__err(err, VS_EINVAL, "database handle or filter is NULL");
+  rc = vs__coll_write(db, name, delete_where_step, &w, err);
+  if (rc == VS_OK && deleted)
+    *deleted = w.deleted;
   return rc;
 }
 

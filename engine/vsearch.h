@@ -413,6 +413,15 @@ void vs_filter_free(vs_filter *f);
 int vs_count_where(vs_db *db, const char *name, const vs_filter *filter, uint64_t *out,
                    vs_error *err);
 
+/* Delete every point of `name` that passes `filter` (a filter of {} passes
+ * them all), in one write transaction: all or nothing, and exactly the
+ * points passing in that transaction's snapshot.  It reads every point's
+ * payload (the payload index is not consulted).  *deleted (may be NULL)
+ * receives how many were deleted.  Returns VS_OK; VS_EINVAL; VS_ENOTFOUND;
+ * VS_EACCES; VS_ENOMEM; VS_EIO.  Thread-safe. */
+int vs_delete_where(vs_db *db, const char *name, const vs_filter *filter, size_t *deleted,
+                    vs_error *err);
+
 #define VS_K_MAX 10000 /* k and candidate depths */
 #define VS_EF_MAX 100000
 

@@ -265,13 +265,22 @@ static int m_delete(vs__call *c) {
 
   if ((rc = vs__arg_str(c, "collection", 1, NULL, &name)))
     return rc;
-  if (vs__arg(c, "filter"))
-    return vs__fail(c, VS_EINVAL, "delete by filter is not supported yet: pass ids");
-  if (!(o = vs__arg(c, "ids")))
-    return vs__fail(c, VS_EINVAL, "missing argument 'ids'");
-  if ((rc = vs__obj_ids(c, "ids", o, c->cfg->max_points, &ids, &n)))
-    return rc;
-  rc = vs_delete(c->db, name, ids, n, &deleted, &c->err);
+  if (vs__arg(c, "filter")) {
+    vs_filter *f = NULL;
+
+    if (vs__arg(c, "ids"))
+      return vs__fail(c, VS_EINVAL, "pass ids or filter, not both");
+    if ((rc = vs__arg_filter(c, &f)))
+      return rc;
+    rc = vs_delete_where(c->db, name, f, &deleted, &c->err);
+    vs_filter_free(f);
+  } else {
+    if (!(o = vs__arg(c, "ids")))
+      return vs__fail(c, VS_EINVAL, "missing argument 'ids' (or 'filter')");
+    if ((rc = vs__obj_ids(c, "ids", o, c->cfg->max_points, &ids, &n)))
+      return rc;
+    rc = vs_delete(c->db, name, ids, n, &deleted, &c->err);
+  }
   if (rc)
     return rc;
   msgpack_pack_map(c->pk, 1);

@@ -607,6 +607,44 @@ static void test_batch(void **state) {
   vs_filter_free(f);
 }
 
+/* Delete by filter: exactly the passing points, from every index. */
+static void test_delete_where(void **state) {
+  tu_fixture *fx = *state;
+  const char *json = "{\"must\": [{\"key\": \"cat\", \"match\": {\"value\": 3}}]}";
+  vs_filter *f;
+  vs_text_params tp = {"omega", 5, 100};
+  vs_search_params sp = {vecs[3], DIM, 50, 0, 0, 1};
+  vs_hit *h;
+  size_t n, deleted, want = 0;
+  uint64_t count;
+  vs_error err = VS_ERROR_INIT;
+
+  for (int i = 0; i < NPTS; i++)
+    want += i % 7 == 3;
+  TU_EXPECT(vs_filter_parse_json(json, strlen(json), &f, &err), VS_OK, &err);
+  TU_EXPECT(vs_delete_where(fx->db, "q", f, &deleted, &err), VS_OK, &err);
+  assert_int_equal(deleted, want);
+  TU_EXPECT(vs_count(fx->db, "q", &count, &err), VS_OK, &err);
+  assert_int_equal(count, NPTS - want);
+  TU_EXPECT(vs_count_where(fx->db, "q", f, &count, &err), VS_OK, &err);
+  assert_int_equal(count, 0);
+  TU_EXPECT(vs_search(fx->db, "q", &sp, &h, &n, NULL, &err), VS_OK, &err);
+  for (size_t i = 0; i < n; i++)
+    assert_true(h[i].id.num % 7 != 3);
+  vs_free(h);
+  TU_EXPECT(vs_text_search(fx->db, "q", &tp, &h, &n, NULL, &err), VS_OK, &err);
+  for (size_t i = 0; i < n; i++)
+    assert_true(h[i].id.num % 7 != 3);
+  vs_free(h);
+  /* Again: nothing passes now. */
+  TU_EXPECT(vs_delete_where(fx->db, "q", f, &deleted, &err), VS_OK, &err);
+  assert_int_equal(deleted, 0);
+  TU_EXPECT(vs_delete_where(fx->db, "nope", f, &deleted, &err), VS_ENOTFOUND, &err);
+  vs_error_clear(&err);
+  TU_EXPECT(vs_delete_where(fx->db, "q", NULL, &deleted, &err), VS_EINVAL, &err);
+  vs_filter_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_exclude_vector, setup_l2, tu_teardown),
@@ -619,6 +657,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_mmr, setup_l2, tu_teardown),
       cmocka_unit_test_setup_teardown(test_recommend, setup_l2, tu_teardown),
       cmocka_unit_test_setup_teardown(test_batch, setup_l2, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_delete_where, setup_l2, tu_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

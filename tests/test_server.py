@@ -231,6 +231,17 @@ def test_methods(c):
     hits = c.ok("search", {"collection": "items", "vector": vec(0), "k": 1})
     check(hits[0]["id"] != 0, "deleted point not returned after rebuild")
 
+    # delete by filter: exactly the passing points, in one transaction.
+    c.ok("create_collection", {"name": "del", "dim": 0, "text_fields": ["t"]})
+    c.ok("upsert", {"collection": "del", "points": [
+        {"id": i, "payload": {"n": i, "t": "word%d" % i}} for i in range(10)]})
+    r = c.ok("delete", {"collection": "del", "filter": {"must": [{"key": "n", "range": {"lt": 4}}]}})
+    check(r == {"deleted": 4}, "delete by filter %r" % r)
+    check(c.ok("count", {"collection": "del"}) == 6, "count after delete by filter")
+    check(c.ok("text_search", {"collection": "del", "query": "word2", "k": 3}) == [],
+          "a point deleted by filter leaves the text index")
+    check(c.ok("drop_collection", {"name": "del"}) is True, "drop del")
+
     c.ok("create_collection", {"name": "tmp", "dim": 0, "text_fields": ["t"]})
     check(c.ok("drop_collection", {"name": "tmp"}) is True, "drop_collection")
     err, _ = c.call("describe_collection", {"name": "tmp"})
@@ -391,7 +402,8 @@ def invalid_requests():
         ("upsert", {"collection": "items", "points": "all"}, "bad_request"),
         ("upsert", {"collection": "items", "points": [good, dict(good, colour="red")]},
          "bad_request"),
-        ("delete", {"collection": "items", "filter": {"must": []}}, "bad_request"),
+        ("delete", {"collection": "items", "filter": {"must": 5}}, "bad_request"),
+        ("delete", {"collection": "items", "ids": [1], "filter": {"must": []}}, "bad_request"),
         ("delete", {"collection": "items", "ids": [2, 3.5]}, "bad_request"),
         ("get", {"collection": "items", "ids": 2}, "bad_request"),
         ("create_collection", {"name": "bad name", "dim": 4}, "bad_request"),
