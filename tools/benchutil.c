@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -78,4 +79,19 @@ int bu_rmtree(const char *dir) {
     return 0;
   errno = rm_errno;
   return -1;
+}
+
+int bu_mkdtemp(const char *dir, const char *name, char *buf, size_t cap) {
+  const char *parent = dir ? dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+  if (dir && mkdir(parent, 0755) && errno != EEXIST) {
+    fprintf(stderr, "vsearch: create %s: %s\n", parent, strerror(errno));
+    return -1;
+  }
+  snprintf(buf, cap, "%s/%s.XXXXXX", parent, name);
+  if (mkdtemp(buf) == NULL) {
+    fprintf(stderr, "vsearch: create %s: %s\n", buf, strerror(errno));
+    return -1;
+  }
+  return 0;
 }

@@ -14,6 +14,8 @@
 #ifndef VS_TOOLS_BENCHUTIL_H
 #define VS_TOOLS_BENCHUTIL_H
 
+#include <stddef.h>
+
 /* Seconds on CLOCK_MONOTONIC, for measuring intervals: subtract two readings.
  * Thread-safe. */
 double bu_now(void);
@@ -44,5 +46,10 @@ _Noreturn void bu_die(int on, const char *prog, const char *what, const char *ms
  * failure's.  Prints nothing.  Thread-safe (the first failure is kept per
  * thread). */
 int bu_rmtree(const char *dir);
+
+/* Make a fresh directory "<parent>/<name>.XXXXXX" in buf (cap bytes), where
+ * parent is `dir` (made if missing) or else $TMPDIR or /tmp.  Returns 0, or
+ * -1 after printing "vsearch: create PATH: reason" to stderr. */
+int bu_mkdtemp(const char *dir, const char *name, char *buf, size_t cap);
 
 #endif /* VS_TOOLS_BENCHUTIL_H */

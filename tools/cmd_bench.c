@@ -1122,18 +1122,7 @@ static void summary(const bench *b) {
 /* ---- the command ------------------------------------------------------------------------- */
 
 static int make_tmp(bench *b) {
-  const char *parent = b->o->dir ? b->o->dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
-  if (b->o->dir && mkdir(parent, 0755) && errno != EEXIST) {
-    fprintf(stderr, "vsearch: create %s: %s\n", parent, strerror(errno));
-    return -1;
-  }
-  snprintf(b->tmp, sizeof(b->tmp), "%s/vsearch-bench.XXXXXX", parent);
-  if (mkdtemp(b->tmp) == NULL) {
-    fprintf(stderr, "vsearch: create %s: %s\n", b->tmp, strerror(errno));
-    return -1;
-  }
-  return 0;
+  return bu_mkdtemp(b->o->dir, "vsearch-bench", b->tmp, sizeof(b->tmp));
 }
 
 static int bench_ann(int argc, char **argv) {

@@ -409,18 +409,7 @@ static double lmdb_used_bytes(const char *dir) {
 }
 
 static int make_tmp(bench *b) {
-  const char *parent = b->o->dir ? b->o->dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
-  if (b->o->dir && mkdir(parent, 0755) && errno != EEXIST) {
-    fprintf(stderr, "vsearch: create %s: %s\n", parent, strerror(errno));
-    return -1;
-  }
-  snprintf(b->tmp, sizeof(b->tmp), "%s/vsearch-bench-text.XXXXXX", parent);
-  if (mkdtemp(b->tmp) == NULL) {
-    fprintf(stderr, "vsearch: create %s: %s\n", b->tmp, strerror(errno));
-    return -1;
-  }
-  return 0;
+  return bu_mkdtemp(b->o->dir, "vsearch-bench-text", b->tmp, sizeof(b->tmp));
 }
 
 /* ---- datasets -------------------------------------------------------------------------------- */
