@@ -22,8 +22,9 @@
  * (SIGINT/SIGTERM) drains every connection the same way after closing the
  * listener; uv_run() returns when the last handle is closed.
  *
- * Backpressure: a connection stops reading while it has PIPELINE_MAX
- * requests in flight or more than WRITE_QUEUE_MAX bytes waiting to be sent;
+ * Backpressure: a connection stops reading (and framing what it has read)
+ * while it has PIPELINE_MAX requests in flight, WRITES_MAX responses or
+ * more than WRITE_QUEUE_MAX bytes waiting to be sent;
  * beyond INFLIGHT_PER_THREAD requests per worker thread in the whole server,
  * new requests are answered "overloaded" at once.
  *
@@ -50,6 +51,10 @@
 #define READ_CHUNK (64u << 10)
 #define PIPELINE_MAX 128
 #define WRITE_QUEUE_MAX (16u << 20)
+/* Responses waiting to be written, per connection: the loop answers some
+ * requests itself (ping, stats, auth, errors), so requests in flight alone
+ * do not bound them. */
+#define WRITES_MAX 256
 #define INFLIGHT_PER_THREAD 256
 #define PREAUTH_MAX 1024
 #define METRICS_PERIOD_MS 1000
@@ -68,6 +73,7 @@ struct conn {
   unsigned inflight; /* requests on the thread pool */
   unsigned writes;   /* uv_write calls not yet completed */
   int reading, draining, closed, close_done, authed;
+  int stalled; /* framing stopped for unsent responses: resume as they go */
 };
 
 struct server {
@@ -184,6 +190,8 @@ static void on_write(uv_write_t *w, int status) {
     close_conn(c, "write error");
     return;
   }
+  if (c->stalled)
+    pump(c); /* framing waited for responses to go: go on with what is buffered */
   update_reading(c);
   maybe_close(c);
 }
@@ -294,8 +302,22 @@ int vs__request_run(vs_db *db, const vs_server_config *cfg, const vs__method *m,
   rc = vs__args_check(&call, m->args);
   if (rc == VS_OK)
     rc = m->fn(&call);
-  if (rc != VS_OK)
+  if (rc != VS_OK) {
     pack_error(out, msgid, rc, call.err.code ? call.err.message : NULL);
+  } else if (out->size > cfg->max_message) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "the response would take %zu bytes, over the message limit",
+             out->size);
+    pack_error(out, msgid, rc = VS_ETOOLARGE, msg);
+  } else {
+    /* msgpack-c's packer ignores a failed buffer growth: never send a torn
+     * response. */
+    size_t used;
+    if (vs__mp_scan((const uint8_t *)out->data, out->size, out->size, VS__MP_DEPTH_CAP, &used) !=
+            VS_OK ||
+        used != out->size)
+      pack_error(out, msgid, rc = VS_ENOMEM, "out of memory while packing the response");
+  }
   return rc;
 }
 
@@ -532,8 +554,15 @@ static size_t conn_limit(const conn *c) {
 static void pump(conn *c) {
   size_t off = 0;
 
+  c->stalled = 0;
   while (!c->draining && c->inflight < PIPELINE_MAX && off < c->len) {
     size_t used = 0, limit = conn_limit(c);
+
+    if (c->writes >= WRITES_MAX ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= WRITE_QUEUE_MAX) {
+      c->stalled = 1;
+      break;
+    }
     int rc = vs__mp_scan_budget(c->buf + off, c->len - off, limit, c->srv->cfg->max_depth,
                                 c->srv->cfg->max_objects, &used);
 
@@ -615,6 +644,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
 
 static void update_reading(conn *c) {
   int want = !c->draining && !c->closed && !c->srv->stopping && c->inflight < PIPELINE_MAX &&
+             c->writes < WRITES_MAX &&
              uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WRITE_QUEUE_MAX;
 
   if (c->closed)

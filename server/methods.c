@@ -708,7 +708,11 @@ static int examples(vs__call *c, const char *what, vs_id **ids, size_t *n_ids, f
       if (d != *dim || d == 0)
         return vs__fail(c, VS_EDIM, "%s has %zu components, other examples %zu", w, d, *dim);
       if (!all) {
-        all = msgpack_zone_malloc(c->zone, sizeof *all * d * n);
+        /* Room for the vector-shaped examples only: ids take none. */
+        uint32_t nv = 0;
+        for (uint32_t j = i; j < n; j++)
+          nv += vs__obj_is_vector(&o->via.array.ptr[j]);
+        all = msgpack_zone_malloc(c->zone, sizeof *all * d * nv);
         if (!all)
           return vs__fail(c, VS_ENOMEM, "out of memory");
       }

@@ -38,6 +38,9 @@
 /* The largest response accepted: k and candidates are at most 10000 hits,
  * each with a payload and a vector; far beyond that is a broken server. */
 #define REPLY_MAX ((size_t)1 << 30)
+/* msgpack-c spends about 24 bytes per object: bound what a reply may cost
+ * (32 million objects holds 10,000 hits of 784-float vectors four times). */
+#define REPLY_OBJECTS_MAX ((size_t)32 << 20)
 
 struct rpc_client {
   int fd;
@@ -185,9 +188,9 @@ static int read_message(rpc_client *c, size_t *used, rpc_error *e) {
     c->done = 0;
   }
   for (;;) {
-    int rc = c->len
-                 ? vs__mp_scan((const uint8_t *)c->buf, c->len, REPLY_MAX, VS__MP_DEPTH_CAP, used)
-                 : VS__MP_MORE;
+    int rc = c->len ? vs__mp_scan_budget((const uint8_t *)c->buf, c->len, REPLY_MAX,
+                                         VS__MP_DEPTH_CAP, REPLY_OBJECTS_MAX, used)
+                    : VS__MP_MORE;
     ssize_t got;
 
     if (rc == VS_OK)
