@@ -253,6 +253,27 @@ def test_methods(c):
           "stats %r" % st)
 
 
+def test_flood(port):
+    """20,000 pings sent before any reply is read: framing pauses at the
+    unsent-response limit and resumes as replies go; every one arrives."""
+    c = Client(port)
+    n = 20000
+    blob = b"".join(msgpack.packb([0, i + 1, "ping", []]) for i in range(n))
+    import threading
+    t = threading.Thread(target=c.send, args=(blob,))
+    t.start()
+    seen = set()
+    while len(seen) < n:
+        r = c.recv()
+        if r is None:
+            break
+        if r[3] == "pong":
+            seen.add(r[1])
+    t.join()
+    check(len(seen) == n, "flood of %d pings: %d answered" % (n, len(seen)))
+    c.close()
+
+
 def test_pipelining(port):
     c = Client(port)
     wanted = {}
@@ -502,6 +523,7 @@ def main():
             check(keep.ok("ping") == "pong", "first ping")
             test_methods(Client(srv.port))
             test_pipelining(srv.port)
+            test_flood(srv.port)
             test_malformed(srv.port, keep)
             test_invalid(srv.port, keep)
             # Graceful shutdown with requests in flight: they are answered.
