@@ -28,17 +28,30 @@ int vs__mp_scan(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth
 
 int vs__mp_scan_budget(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth,
                        size_t max_objects, size_t *used) {
-  uint64_t left[VS__MP_DEPTH_CAP + 1]; /* elements left in each open container */
-  unsigned depth = 0;
-  size_t pos = 0, objects = 0;
+  vs__mp_scanner s;
+
+  vs__mp_scanner_init(&s);
+  return vs__mp_scan_resume(&s, p, avail, limit, max_depth, max_objects, used);
+}
+
+void vs__mp_scanner_init(vs__mp_scanner *s) {
+  s->depth = 0;
+  s->pos = 0;
+  s->objects = 0;
+  s->left[0] = 1; /* the top level holds one object */
+}
+
+int vs__mp_scan_resume(vs__mp_scanner *s, const uint8_t *p, size_t avail, size_t limit,
+                       unsigned max_depth, size_t max_objects, size_t *used) {
+  uint64_t *left = s->left; /* elements left in each open container */
 
   if (max_depth > VS__MP_DEPTH_CAP)
     max_depth = VS__MP_DEPTH_CAP;
   if (avail > limit)
     avail = limit;
-  left[0] = 1; /* the top level holds one object */
 
-  while (depth > 0 || left[0] > 0) {
+  while (s->depth > 0 || left[0] > 0) {
+    size_t pos = s->pos;
     unsigned hdr = 1;      /* bytes of the header itself */
     unsigned lenbytes = 0; /* bytes of a length/count field after the tag */
     uint64_t body = 0;     /* bytes that follow the header (str, bin, ext, numbers) */
@@ -48,7 +61,7 @@ int vs__mp_scan_budget(const uint8_t *p, size_t avail, size_t limit, unsigned ma
 
     if (pos >= avail)
       return pos >= limit ? VS_ETOOLARGE : VS__MP_MORE;
-    if (++objects > max_objects)
+    if (s->objects >= max_objects)
       return VS_ETOOLARGE;
     b = p[pos];
 
@@ -159,18 +172,19 @@ int vs__mp_scan_budget(const uint8_t *p, size_t avail, size_t limit, unsigned ma
       return VS_ETOOLARGE;
     if (avail - pos < hdr + body)
       return VS__MP_MORE;
-    pos += hdr + (size_t)body;
-    left[depth]--;
-
-    if (container && count > 0) {
-      if (depth + 1 > max_depth)
-        return VS_ETOOLARGE;
-      left[++depth] = count;
-    }
+    if (container && count > 0 && s->depth + 1 > max_depth)
+      return VS_ETOOLARGE;
+    /* The object is whole: only now does the state move past it, so a
+     * scan that ran out of bytes resumes at its start. */
+    s->pos = pos + hdr + (size_t)body;
+    s->objects++;
+    left[s->depth]--;
+    if (container && count > 0)
+      left[++s->depth] = count;
     /* Close every container whose elements are all seen. */
-    while (depth > 0 && left[depth] == 0)
-      depth--;
+    while (s->depth > 0 && left[s->depth] == 0)
+      s->depth--;
   }
-  *used = pos;
+  *used = s->pos;
   return VS_OK;
 }

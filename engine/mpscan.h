@@ -41,4 +41,22 @@ int vs__mp_scan(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth
 int vs__mp_scan_budget(const uint8_t *p, size_t avail, size_t limit, unsigned max_depth,
                        size_t max_objects, size_t *used);
 
+/* A scan that can wait for more bytes without starting over: a stream
+ * reader keeps one per message being received and calls
+ * vs__mp_scan_resume() as bytes arrive (the bytes already scanned must stay
+ * where they are); after VS__MP_MORE it resumes at the start of the object
+ * that was incomplete, so each byte is scanned about once.  Init it for
+ * every new message. */
+typedef struct vs__mp_scanner {
+  uint64_t left[VS__MP_DEPTH_CAP + 1]; /* elements left in each open container */
+  unsigned depth;
+  size_t pos;     /* bytes of whole objects seen */
+  size_t objects; /* objects seen */
+} vs__mp_scanner;
+
+void vs__mp_scanner_init(vs__mp_scanner *s);
+/* vs__mp_scan_budget() from where `s` stopped; same results. */
+int vs__mp_scan_resume(vs__mp_scanner *s, const uint8_t *p, size_t avail, size_t limit,
+                       unsigned max_depth, size_t max_objects, size_t *used);
+
 #endif /* VS_ENGINE_MPSCAN_H */

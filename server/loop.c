@@ -74,6 +74,10 @@ struct conn {
   unsigned writes;   /* uv_write calls not yet completed */
   int reading, draining, closed, close_done, authed;
   int stalled; /* framing stopped for unsent responses: resume as they go */
+  /* The scan of the incomplete message at the start of buf, kept so that
+   * each read scans only the new bytes (not the whole prefix again). */
+  vs__mp_scanner scan;
+  int scanning;
 };
 
 struct server {
@@ -563,9 +567,15 @@ static void pump(conn *c) {
       c->stalled = 1;
       break;
     }
-    int rc = vs__mp_scan_budget(c->buf + off, c->len - off, limit, c->srv->cfg->max_depth,
-                                c->srv->cfg->max_objects, &used);
+    int rc;
 
+    if (off > 0 || !c->scanning)
+      vs__mp_scanner_init(&c->scan);
+    rc = vs__mp_scan_resume(&c->scan, c->buf + off, c->len - off, limit, c->srv->cfg->max_depth,
+                            c->srv->cfg->max_objects, &used);
+    /* Incomplete: the message moves to the start of buf below, where the
+     * next call resumes its scan. */
+    c->scanning = rc == VS__MP_MORE;
     if (rc == VS__MP_MORE)
       break;
     if (rc != VS_OK) {
@@ -587,6 +597,7 @@ static void pump(conn *c) {
   }
   if (c->draining) {
     c->len = 0;
+    c->scanning = 0;
   } else if (off) {
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;

@@ -166,6 +166,37 @@ static void test_differential(void **state) {
   }
 }
 
+/* A resumed scan, fed in random pieces, ends exactly as one scan of the
+ * whole buffer does (the server keeps one per message being received). */
+static void test_resume(void **state) {
+  uint64_t seed = 7;
+  uint8_t buf[64];
+
+  (void)state;
+  for (int iter = 0; iter < 100000; iter++) {
+    size_t n = 1 + tu_rand(&seed) % sizeof(buf), used = 0, used2 = 0, avail = 0;
+    size_t budget = 1 + tu_rand(&seed) % 40;
+    vs__mp_scanner sc;
+    int want, got = VS__MP_MORE;
+
+    for (size_t i = 0; i < n; i++) {
+      uint64_t r = tu_rand(&seed);
+      buf[i] = (r & 3) == 0 ? (uint8_t)(0xc4 + (r >> 8) % 28) : (uint8_t)(r >> 16) % 0x30;
+    }
+    want = vs__mp_scan_budget(buf, n, n, 8, budget, &used);
+    vs__mp_scanner_init(&sc);
+    while (got == VS__MP_MORE && avail < n) {
+      avail += 1 + tu_rand(&seed) % 7;
+      if (avail > n)
+        avail = n;
+      got = vs__mp_scan_resume(&sc, buf, avail, n, 8, budget, &used2);
+    }
+    assert_int_equal(got, want);
+    if (want == VS_OK)
+      assert_int_equal(used2, used);
+  }
+}
+
 /* The object budget: every object counts one, containers included. */
 static void test_object_budget(void **state) {
   uint8_t buf[3 + 2000];
@@ -193,6 +224,7 @@ int main(void) {
       cmocka_unit_test(test_all_types),
       cmocka_unit_test(test_differential),
       cmocka_unit_test(test_object_budget),
+      cmocka_unit_test(test_resume),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
