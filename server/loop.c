@@ -78,6 +78,7 @@ struct conn {
    * each read scans only the new bytes (not the whole prefix again). */
   vs__mp_scanner scan;
   int scanning;
+  uint64_t last_ns; /* when it last sent bytes (or connected) */
 };
 
 struct server {
@@ -94,7 +95,8 @@ struct server {
   uint64_t next_id, total_conns;
   unsigned inflight, inflight_max;
   int stopping;
-  uint64_t started_ns;
+  uint64_t started_ns, stopping_ns;
+  uv_timer_t house_timer; /* timeouts, once a second */
 };
 
 typedef struct req {
@@ -396,6 +398,7 @@ static void run_on_loop(req *r) {
     } else {
       say("connection %llu: authentication failed", (unsigned long long)r->c->id);
       r->rc = vs__fail(&call, VS_EAUTH, "wrong token");
+      r->c->draining = 1; /* one guess per connection: no online brute force */
     }
   } else if (r->rc == VS_OK) { /* stats */
     msgpack_pack_map(&pk, 5 + vs__stats_pack(s->stats, NULL));
@@ -643,6 +646,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     return;
   }
   c->len += (size_t)nread;
+  c->last_ns = uv_hrtime();
   pump(c);
   maybe_close(c);
   /* A buffer that grew for one large message shrinks back once it is gone. */
@@ -693,6 +697,7 @@ static void on_connection(uv_stream_t *l, int status) {
     return;
   }
   c->id = ++s->next_id;
+  c->last_ns = uv_hrtime();
   s->total_conns++;
   s->n_conns++;
   c->next = s->conns;
@@ -734,6 +739,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   s->stopping = 1;
+  s->stopping_ns = uv_hrtime();
   say("%s: stopping; %u connections, %u requests in flight",
       signum == SIGINT ? "SIGINT" : "SIGTERM", s->n_conns, s->inflight);
   uv_close((uv_handle_t *)&s->listener, NULL);
@@ -741,6 +747,37 @@ static void on_signal(uv_signal_t *h, int signum) {
     c->draining = 1;
     update_reading(c);
     maybe_close(c);
+  }
+}
+
+/* ---- timeouts --------------------------------------------------------- */
+
+#define SECOND_NS 1000000000ull
+#define SHUTDOWN_GRACE_S 10 /* after SIGINT/SIGTERM, then connections are closed */
+#define PREAUTH_IDLE_S 10   /* to authenticate, when a token is required */
+
+/* Once a second: close connections silent for too long (idle, holding a
+ * partial message, or not authenticating), and every connection once a
+ * shutdown has waited SHUTDOWN_GRACE_S for clients that do not read. */
+static void on_house_timer(uv_timer_t *t) {
+  server *s = t->data;
+  uint64_t now = uv_hrtime();
+  const vs_server_config *cfg = s->cfg;
+  conn *c, *next;
+
+  for (c = s->conns; c; c = next) {
+    uint64_t quiet = (now - c->last_ns) / SECOND_NS;
+    next = c->next;
+    if (c->closed)
+      continue;
+    if (s->stopping && (now - s->stopping_ns) / SECOND_NS >= SHUTDOWN_GRACE_S)
+      close_conn(c, "shutdown deadline");
+    else if (cfg->token && !c->authed && quiet >= PREAUTH_IDLE_S)
+      close_conn(c, "not authenticated in time");
+    else if (c->len && quiet >= cfg->read_timeout)
+      close_conn(c, "partial message timed out");
+    else if (!c->len && !c->inflight && !c->writes && quiet >= cfg->idle_timeout)
+      close_conn(c, "idle");
   }
 }
 
@@ -820,6 +857,8 @@ void vs_server_config_init(vs_server_config *cfg) {
   cfg->max_points = 10000;
   cfg->max_depth = 32;
   cfg->max_objects = 10000000;
+  cfg->idle_timeout = 300;
+  cfg->read_timeout = 30;
   cfg->max_connections = 1024;
   cfg->threads = 4;
 }
@@ -891,6 +930,10 @@ int vs_server_run(vs_db *db, const vs_server_config *cfg) {
     say("listening on %s:%d with %u threads%s", ip, port, cfg->threads,
         cfg->token ? ", token required" : "");
   }
+  uv_timer_init(&s.loop, &s.house_timer);
+  s.house_timer.data = &s;
+  uv_timer_start(&s.house_timer, on_house_timer, 1000, 1000);
+  uv_unref((uv_handle_t *)&s.house_timer);
   uv_signal_init(&s.loop, &s.sigint);
   uv_signal_init(&s.loop, &s.sigterm);
   s.sigint.data = s.sigterm.data = &s;

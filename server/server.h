@@ -30,6 +30,8 @@ typedef struct vs_server_config {
                                allocates ~24 bytes each; a 10,000 x 768 upsert of
                                float arrays takes 7.7 million) */
   unsigned max_connections; /* open connections (1024) */
+  unsigned idle_timeout;    /* seconds a connection may stay silent with nothing pending (300) */
+  unsigned read_timeout;    /* seconds a partial message may wait for its next bytes (30) */
   unsigned threads;         /* workers; only reported (UV_THREADPOOL_SIZE sets them) */
   const char *metrics_file; /* NULL, or where the Prometheus text metrics are written
                                every second and at shutdown (via PATH.tmp and a rename) */

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 import struct
 import subprocess
 import sys
@@ -477,8 +478,11 @@ def test_auth(tmp):
         check(code(err) == "unauthenticated", "create before auth: %r" % err)
         err, _ = c.call("no_such_method")
         check(code(err) == "unauthenticated", "unknown method before auth: %r" % err)
-        err, _ = c.call("auth", {"token": "wrong"})
+        # A wrong token: refused, and that connection closes (one guess each).
+        w = Client(srv.port)
+        err, _ = w.call("auth", {"token": "wrong"})
         check(code(err) == "unauthenticated", "wrong token: %r" % err)
+        check(w.closed(), "a wrong token closes the connection")
         check(c.ok("auth", {"token": "s3cret-token"}) is True, "auth")
         check(c.ok("ping") == "pong", "ping after auth")
         d = c.ok("create_collection", {"name": "a", "dim": 2, "index": "Flat"})
@@ -511,6 +515,28 @@ def test_auth(tmp):
         rc, log = srv.stop()
     check(rc == 0, "auth server exit status %d" % rc)
     check("s3cret-token" not in log, "the token is not logged")
+
+
+def test_timeouts(tmp):
+    """Silent connections are closed: idle ones, ones holding half a message,
+    and (with a token) ones that do not authenticate."""
+    srv = Server(os.path.join(tmp, "tdb"), "--idle-timeout", "1", "--read-timeout", "1")
+    try:
+        idle = Client(srv.port)
+        half = Client(srv.port)
+        half.send(msgpack.packb([0, 1, "ping", []])[:3])
+        busy = Client(srv.port)
+        t0 = time.time()
+        while time.time() - t0 < 3.5:
+            check(busy.ok("ping") == "pong", "a talking connection stays")
+            time.sleep(0.2)
+        check(idle.closed(), "an idle connection is closed")
+        check(half.closed(), "a connection holding a partial message is closed")
+        check(busy.ok("ping") == "pong", "the talking connection still served")
+    finally:
+        rc, log = srv.stop()
+    check(rc == 0 and "idle" in log and "partial message timed out" in log,
+          "timeouts logged (%d):\n%s" % (rc, log))
 
 
 def main():
@@ -555,6 +581,7 @@ def main():
         rc, _ = srv.stop(signal.SIGINT)
         check(rc == 0, "SIGINT exit status %d" % rc)
         test_auth(tmp)
+        test_timeouts(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d checks, %d failures" % (CHECKS, len(FAILURES)))

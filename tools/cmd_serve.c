@@ -23,7 +23,8 @@ static int serve_usage(void) {
   fprintf(stderr, "usage: vsearch serve DIR [--listen HOST:PORT (127.0.0.1:7700; port 0 = any)]\n"
                   "         [--threads N] [--token-file F] [--no-sync] [--max-message BYTES]\n"
                   "         [--max-k N] [--max-points N] [--max-depth N] [--max-objects N]\n"
-                  "         [--max-connections N] [--metrics-file PATH]\n");
+                  "         [--max-connections N] [--metrics-file PATH] [--idle-timeout S (300)]\n"
+                  "         [--read-timeout S (30)]\n");
   return 2;
 }
 
@@ -157,6 +158,14 @@ int cmd_serve(int argc, char **argv) {
     } else if (!strcmp(a, "--metrics-file")) {
       /* Prometheus text, rewritten every second (via PATH.tmp). */
       cfg.metrics_file = val;
+    } else if (!strcmp(a, "--idle-timeout")) {
+      if (parse_u64(a, val, 1, 86400, &v))
+        return 2;
+      cfg.idle_timeout = (unsigned)v;
+    } else if (!strcmp(a, "--read-timeout")) {
+      if (parse_u64(a, val, 1, 3600, &v))
+        return 2;
+      cfg.read_timeout = (unsigned)v;
     } else if (!strcmp(a, "--max-connections")) {
       if (parse_u64(a, val, 1, 1000000, &v))
         return 2;
