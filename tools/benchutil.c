@@ -95,3 +95,17 @@ int bu_mkdtemp(const char *dir, const char *name, char *buf, size_t cap) {
   }
   return 0;
 }
+
+int bu_parse_count(const char *opt, const char *val, size_t lo, size_t hi, size_t *out) {
+  char *end;
+  unsigned long long v;
+
+  errno = 0;
+  v = val ? strtoull(val, &end, 10) : 0;
+  if (val == NULL || errno || end == val || *end || val[0] == '-' || v < lo || v > hi) {
+    fprintf(stderr, "vsearch: %s must be an integer in %zu..%zu\n", opt, lo, hi);
+    return -1;
+  }
+  *out = (size_t)v;
+  return 0;
+}

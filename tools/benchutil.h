@@ -47,6 +47,11 @@ _Noreturn void bu_die(int on, const char *prog, const char *what, const char *ms
  * thread). */
 int bu_rmtree(const char *dir);
 
+/* Parse option `opt`'s value `val` (NULL: missing) as a decimal integer in
+ * lo..hi into *out; returns 0, or -1 after printing "vsearch: OPT must be an
+ * integer in LO..HI" to stderr. */
+int bu_parse_count(const char *opt, const char *val, size_t lo, size_t hi, size_t *out);
+
 /* Make a fresh directory "<parent>/<name>.XXXXXX" in buf (cap bytes), where
  * parent is `dir` (made if missing) or else $TMPDIR or /tmp.  Returns 0, or
  * -1 after printing "vsearch: create PATH: reason" to stderr. */

@@ -167,20 +167,6 @@ static void bench_usage(FILE *f) {
 
 /* ---- options ----------------------------------------------------------------------------- */
 
-static int parse_size(const char *opt, const char *val, size_t lo, size_t hi, size_t *out) {
-  char *end;
-  unsigned long long v;
-
-  errno = 0;
-  v = strtoull(val, &end, 10);
-  if (errno || end == val || *end || val[0] == '-' || v < lo || v > hi) {
-    fprintf(stderr, "vsearch: %s must be an integer in %zu..%zu\n", opt, lo, hi);
-    return -1;
-  }
-  *out = (size_t)v;
-  return 0;
-}
-
 static int parse_ints(const char *opt, const char *val, int *out, size_t *n) {
   char *copy = strdup(val), *save = NULL;
   int rc = 0;
@@ -195,7 +181,7 @@ static int parse_ints(const char *opt, const char *val, int *out, size_t *n) {
     if (*n == MAX_SWEEP) {
       fprintf(stderr, "vsearch: at most %d values for %s\n", MAX_SWEEP, opt);
       rc = -1;
-    } else if ((rc = parse_size(opt, t, 1, VS_EF_MAX, &v)) == 0) {
+    } else if ((rc = bu_parse_count(opt, t, 1, VS_EF_MAX, &v)) == 0) {
       out[(*n)++] = (int)v;
     }
   }
@@ -329,17 +315,17 @@ static int parse_opts(int argc, char **argv, ann_opts *o) {
       if (parse_ints(opt, val, o->nprobes, &o->nnprobe))
         return -1;
     } else if (strcmp(opt, "--k") == 0) {
-      if (parse_size(opt, val, 1, VS_K_MAX, &o->k))
+      if (bu_parse_count(opt, val, 1, VS_K_MAX, &o->k))
         return -1;
     } else if (strcmp(opt, "--nq") == 0) {
-      if (parse_size(opt, val, 1, 100000000, &o->nq))
+      if (bu_parse_count(opt, val, 1, 100000000, &o->nq))
         return -1;
     } else if (strcmp(opt, "--threads") == 0) {
-      if (parse_size(opt, val, 0, 1024, &v))
+      if (bu_parse_count(opt, val, 0, 1024, &v))
         return -1;
       o->threads = (int)v;
     } else if (strcmp(opt, "--runs") == 0) {
-      if (parse_size(opt, val, 1, 100, &v))
+      if (bu_parse_count(opt, val, 1, 100, &v))
         return -1;
       o->runs = (int)v;
     } else if (strcmp(opt, "--dir") == 0) {

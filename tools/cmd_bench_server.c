@@ -231,20 +231,6 @@ static void usage(FILE *f) {
              "  and the same at 50%% of peak (open loop).  Loopback only.\n");
 }
 
-static int parse_count(const char *opt, const char *val, size_t lo, size_t hi, size_t *out) {
-  char *end;
-  unsigned long long v;
-
-  errno = 0;
-  v = val ? strtoull(val, &end, 10) : 0;
-  if (val == NULL || errno || end == val || *end || val[0] == '-' || v < lo || v > hi) {
-    fprintf(stderr, "vsearch: %s must be an integer in %zu..%zu\n", opt, lo, hi);
-    return -1;
-  }
-  *out = (size_t)v;
-  return 0;
-}
-
 static int parse_num(const char *opt, const char *val, double lo, double hi, double *out) {
   char *end;
   double v;
@@ -271,17 +257,17 @@ static int parse_opts(int argc, char **argv, opts *o) {
       return 1;
     }
     if (!strcmp(a, "--threads"))
-      rc = parse_count(a, v, 1, 1024, &o->threads);
+      rc = bu_parse_count(a, v, 1, 1024, &o->threads);
     else if (!strcmp(a, "--connections"))
-      rc = parse_count(a, v, 1, MAX_CONNS, &o->conns);
+      rc = bu_parse_count(a, v, 1, MAX_CONNS, &o->conns);
     else if (!strcmp(a, "--pipeline"))
-      rc = parse_count(a, v, 1, MAX_PIPELINE, &o->pipeline);
+      rc = bu_parse_count(a, v, 1, MAX_PIPELINE, &o->pipeline);
     else if (!strcmp(a, "--seconds"))
       rc = parse_num(a, v, 0.1, 600, &o->seconds);
     else if (!strcmp(a, "--n"))
-      rc = parse_count(a, v, K, 60000, &o->n);
+      rc = bu_parse_count(a, v, K, 60000, &o->n);
     else if (!strcmp(a, "--ef")) {
-      rc = parse_count(a, v, 1, VS_EF_MAX, &x);
+      rc = bu_parse_count(a, v, 1, VS_EF_MAX, &x);
       o->ef = (int)x;
     } else if (!strcmp(a, "--json")) {
       rc = v ? 0 : -1;

@@ -202,20 +202,6 @@ static int parse_num(const char *opt, const char *val, double lo, double hi, dou
   return 0;
 }
 
-static int parse_count(const char *opt, const char *val, size_t lo, size_t hi, size_t *out) {
-  char *end;
-  unsigned long long v;
-
-  errno = 0;
-  v = strtoull(val, &end, 10);
-  if (errno || end == val || *end || val[0] == '-' || v < lo || v > hi) {
-    fprintf(stderr, "vsearch: %s must be an integer in %zu..%zu\n", opt, lo, hi);
-    return -1;
-  }
-  *out = (size_t)v;
-  return 0;
-}
-
 static int parse_smart(text_opts *o, const char *val) {
   char *save = NULL;
 
@@ -303,13 +289,13 @@ static int parse_opts(int argc, char **argv, text_opts *o) {
       if (parse_smart(o, val))
         return -1;
     } else if (strcmp(opt, "--synthetic") == 0) {
-      if (parse_count(opt, val, 1, 1000000000, &o->synthetic))
+      if (bu_parse_count(opt, val, 1, 1000000000, &o->synthetic))
         return -1;
     } else if (strcmp(opt, "--synthetic-queries") == 0) {
-      if (parse_count(opt, val, 1, 1000000, &o->synth_queries))
+      if (bu_parse_count(opt, val, 1, 1000000, &o->synth_queries))
         return -1;
     } else if (strcmp(opt, "--seed") == 0) {
-      if (parse_count(opt, val, 0, SIZE_MAX, &v))
+      if (bu_parse_count(opt, val, 0, SIZE_MAX, &v))
         return -1;
       o->seed = v;
     } else if (strcmp(opt, "--data") == 0) {
@@ -332,10 +318,10 @@ static int parse_opts(int argc, char **argv, text_opts *o) {
       if (parse_peers(o, val))
         return -1;
     } else if (strcmp(opt, "--depth") == 0) {
-      if (parse_count(opt, val, 10, VS_K_MAX, &o->depth))
+      if (bu_parse_count(opt, val, 10, VS_K_MAX, &o->depth))
         return -1;
     } else if (strcmp(opt, "--runs") == 0) {
-      if (parse_count(opt, val, 1, 100, &v))
+      if (bu_parse_count(opt, val, 1, 100, &v))
         return -1;
       o->runs = (int)v;
     } else if (strcmp(opt, "--min-time") == 0) {
