@@ -333,6 +333,7 @@ static int hybrid_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
   double wv = p->vector_weight, wt = p->text_weight;
   vs__scored *v = NULL, *t = NULL, *top = NULL;
   size_t nv = 0, nt = 0, n = 0;
+  vs__pidset ex = {NULL, 0};
   fused *f = NULL;
   int rc = VS_OK;
 
@@ -346,12 +347,15 @@ static int hybrid_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
   strcpy(h->info.text.plan, "none");
   if (wv == 0 && wt == 0)
     wv = wt = 1;
+  /* The exclusions, resolved once for both legs. */
+  if ((rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &ex, err)))
+    goto out;
   if (p->vector && c->dim == 0) {
     note(h, "vector leg dropped: the collection is text-only");
   } else if (p->vector) {
     vs_search_params vp = {p->vector, p->dim, depth,     p->ef,      p->nprobe,
                            0,         0,      p->filter, p->exclude, p->n_exclude};
-    rc = vs__vector_leg(db, txn, c, &vp, &h->retries, &v, &nv, &h->info.vector, err);
+    rc = vs__vector_leg(db, txn, c, &vp, &ex, &h->retries, &v, &nv, &h->info.vector, err);
     if (rc)
       goto out;
     if (nv == 0)
@@ -362,7 +366,7 @@ static int hybrid_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
   } else if (p->text) {
     vs_text_params tp = {p->text,    p->len,       depth,      0,           p->filter,
                          p->weights, p->n_weights, p->exclude, p->n_exclude};
-    rc = vs__text_leg(db, txn, c, &tp, &t, &nt, &h->info.text, err);
+    rc = vs__text_leg(db, txn, c, &tp, &ex, &t, &nt, &h->info.text, err);
     if (rc)
       goto out;
     if (nt == 0)
@@ -414,6 +418,7 @@ static int hybrid_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
     }
   }
 out:
+  vs__pidset_free(&ex);
   vs__free(v);
   vs__free(t);
   vs__free(f);
@@ -571,7 +576,7 @@ static int recommend_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx,
   {
     vs_search_params sp = {q, c->dim, p->k,      p->ef,      p->nprobe,
                            0, 0,      p->filter, r->exclude, r->n_exclude};
-    rc = vs__vector_leg(db, txn, c, &sp, &r->retries, &top, &n, &r->info, err);
+    rc = vs__vector_leg(db, txn, c, &sp, NULL, &r->retries, &top, &n, &r->info, err);
   }
   if (rc == VS_OK && n)
     rc = vs__hits_make(txn, c, top, n, n, 0, p->with, p->payload_fields, p->n_payload_fields,

@@ -54,14 +54,18 @@ int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail
 
 /* The legs of fused queries, inside the caller's transaction: the best
  * p->k points (that this snapshot holds), best first, in *top (vs__free
- * it), and how the leg ran.  vs__vector_leg may return VS__RETRY (the
- * index is past this snapshot: run again in a new one; *retries counts
- * the attempts, start it at 0).  Arguments are checked as vs_search and
- * vs_text_search check them, except what those check before the
- * transaction (k, limits, exclusions, weights' values). */
+ * it), and how the leg ran.  `ex` (may be NULL: then p->exclude is
+ * resolved) is the exclusions already resolved in this transaction, so
+ * that several legs resolve them once.  vs__vector_leg may return
+ * VS__RETRY (the index is past this snapshot: run again in a new one;
+ * *retries counts the attempts, start it at 0).  Arguments are checked as
+ * vs_search and vs_text_search check them, except what those check before
+ * the transaction (k, limits, exclusions, weights' values). */
 int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_params *p,
-                   int *retries, vs__scored **top, size_t *n, vs_search_info *info, vs_error *err);
+                   const vs__pidset *ex, int *retries, vs__scored **top, size_t *n,
+                   vs_search_info *info, vs_error *err);
 int vs__text_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_text_params *p,
-                 vs__scored **top, size_t *n, vs_search_info *info, vs_error *err);
+                 const vs__pidset *ex, vs__scored **top, size_t *n, vs_search_info *info,
+                 vs_error *err);
 
 #endif /* VS_ENGINE_QUERY_H */

@@ -53,7 +53,9 @@ typedef struct search_ctx {
   int retries;  /* attempts that found the index past their snapshot */
   vs_hit *hits; /* the output allocation */
   vs_search_info info;
-  vs__pidset ex; /* p->exclude, resolved in the snapshot */
+  vs__pidset own_ex;          /* p->exclude, resolved in the snapshot... */
+  const vs__pidset *ex;       /* ...or given by the caller (ex_given): what applies */
+  const vs__pidset *ex_given; /* vs__vector_leg's caller resolved the exclusions */
 } search_ctx;
 
 static int higher_better(vs_metric m) {
@@ -196,7 +198,7 @@ static int scan_all(MDB_txn *txn, const vs__coll *c, const vs__filter *f, search
     const float *x = val.mv_data;
 
     memcpy(&pid, key.mv_data, 8);
-    if (sc->ex.n && vs__pidset_has(&sc->ex, pid))
+    if (sc->ex->n && vs__pidset_has(sc->ex, pid))
       continue;
     if (f) {
       if (!record_passes(f, &val))
@@ -500,7 +502,7 @@ static int make_hits(MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *
  * points; without it, every payload is read and matched. */
 static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
   const vs__filter *f = (const vs__filter *)sc->p->filter;
-  passing ps = {txn, c, f, NULL, &sc->ex, NULL};
+  passing ps = {txn, c, f, NULL, sc->ex, NULL};
   roaring_bitmap_t *fset = NULL;
   roaring_bitmap_t *set = NULL;
   vs__state st;
@@ -510,9 +512,9 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   sc->info.selectivity = 1.0;
   if (f == NULL) {
     /* Exclusions alone: the index skips them through its IDSelector. */
-    strcpy(sc->info.plan, sc->p->exact ? "exact" : sc->ex.n ? "index-filtered" : "index");
+    strcpy(sc->info.plan, sc->p->exact ? "exact" : sc->ex->n ? "index-filtered" : "index");
     return sc->p->exact ? scan_all(txn, c, NULL, sc, err)
-                        : index_search(db, txn, c, sc->ex.n ? &ps : NULL, sc, err);
+                        : index_search(db, txn, c, sc->ex->n ? &ps : NULL, sc, err);
   }
   rc = vs__state_get(db, txn, c->cid, &st, err);
   if (rc)
@@ -523,11 +525,11 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   if (set) {
     double pass;
 
-    if (sc->ex.n && (fset = roaring_bitmap_copy(set)) == NULL) {
+    if (sc->ex->n && (fset = roaring_bitmap_copy(set)) == NULL) {
       roaring_bitmap_free(set);
       return vs__err(err, VS_ENOMEM, "out of memory");
     }
-    vs__pidset_remove_from(&sc->ex, set);
+    vs__pidset_remove_from(sc->ex, set);
     pass = (double)roaring_bitmap_get_cardinality(set);
 
     sel = st.count ? pass / (double)st.count : 0.0;
@@ -562,7 +564,7 @@ static int vector_top(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc
   vs__free(sc->q);
   vs__free(sc->top);
   vs__free(sc->hits);
-  vs__pidset_free(&sc->ex);
+  vs__pidset_free(&sc->own_ex);
   sc->q = NULL, sc->top = NULL, sc->hits = NULL, sc->ntop = 0, sc->nall = 0;
   memset(&sc->info, 0, sizeof(sc->info));
   if (c->dim == 0)
@@ -584,7 +586,9 @@ static int vector_top(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc
     for (uint32_t j = 0; j < c->dim; j++)
       sc->q[j] /= norm;
   }
-  rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &sc->ex, err);
+  sc->ex = sc->ex_given ? sc->ex_given : &sc->own_ex;
+  if (!sc->ex_given)
+    rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &sc->own_ex, err);
   if (rc == VS_OK)
     rc = plan_and_run(db, txn, c, sc, err);
   if (rc == VS_OK && sc->ntop == 0)
@@ -598,7 +602,8 @@ static int search_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
 }
 
 int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_params *p,
-                   int *retries, vs__scored **top, size_t *n, vs_search_info *info, vs_error *err) {
+                   const vs__pidset *ex, int *retries, vs__scored **top, size_t *n,
+                   vs_search_info *info, vs_error *err) {
   search_ctx sc;
   size_t m = 0;
   int rc;
@@ -607,6 +612,7 @@ int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_p
   *n = 0;
   memset(&sc, 0, sizeof(sc));
   sc.p = p;
+  sc.ex_given = ex;
   sc.retries = *retries;
   rc = vector_top(db, txn, c, &sc, err);
   *retries = sc.retries;
@@ -621,7 +627,7 @@ int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_p
       rc = vs__mdb_err(err, mrc, "read a point");
   }
   vs__free(sc.q);
-  vs__pidset_free(&sc.ex);
+  vs__pidset_free(&sc.own_ex);
   if (rc) {
     vs__free(sc.top);
     return rc;
@@ -662,7 +668,7 @@ int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **h
   rc = vs__coll_read(db, name, search_step, &sc, err);
   vs__free(sc.q);
   vs__free(sc.top);
-  vs__pidset_free(&sc.ex);
+  vs__pidset_free(&sc.own_ex);
   if (rc) {
     vs__free(sc.hits);
     return rc;

@@ -1141,6 +1141,7 @@ typedef struct text_ctx {
   size_t ntop;
   vs_hit *hits;
   vs_search_info info;
+  const vs__pidset *ex_given; /* exclusions the caller resolved (vs__text_leg) */
 } text_ctx;
 
 /* What keep() needs: the filter's passing set, or the filter to apply to
@@ -1283,8 +1284,9 @@ static int text_top(vs_db *db, MDB_txn *txn, const vs__coll *c, text_ctx *tc, vs
   vs__bm25_term *bt = NULL;
   vs__bm25_heap heap = {NULL, 0, p->k};
   roaring_bitmap_t *set = NULL;
-  vs__pidset ex = {NULL, 0};
-  keep_ctx kc = {txn, c, f, NULL, &ex, 0};
+  vs__pidset own_ex = {NULL, 0};
+  const vs__pidset *ex = tc->ex_given ? tc->ex_given : &own_ex;
+  keep_ctx kc = {txn, c, f, NULL, ex, 0};
   size_t nq = 0;
   uint64_t sum_df = 0;
   int rc, scan;
@@ -1373,7 +1375,7 @@ static int text_top(vs_db *db, MDB_txn *txn, const vs__coll *c, text_ctx *tc, vs
     goto out;
   }
   strcpy(tc->info.plan, "bm25");
-  if ((rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &ex, err)))
+  if (!tc->ex_given && (rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &own_ex, err)))
     goto out;
   if (f) {
     vs__state st;
@@ -1381,7 +1383,7 @@ static int text_top(vs_db *db, MDB_txn *txn, const vs__coll *c, text_ctx *tc, vs
         (rc = vs__pindex_eval(db, txn, c, &st, f, &set, err)))
       goto out;
     if (set)
-      vs__pidset_remove_from(&ex, set);
+      vs__pidset_remove_from(ex, set);
     kc.set = set;
     if (set) {
       uint64_t pass = roaring_bitmap_get_cardinality(set);
@@ -1411,7 +1413,7 @@ static int text_top(vs_db *db, MDB_txn *txn, const vs__coll *c, text_ctx *tc, vs
 out:
   if (set)
     roaring_bitmap_free(set);
-  vs__pidset_free(&ex);
+  vs__pidset_free(&own_ex);
   for (size_t i = 0; bt && i < q.ne * c->n_text; i++)
     vs__pcur_close(&bt[i].cur);
   vs__free(heap.h);
@@ -1434,12 +1436,14 @@ static int text_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_e
 }
 
 int vs__text_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_text_params *p,
-                 vs__scored **top, size_t *n, vs_search_info *info, vs_error *err) {
+                 const vs__pidset *ex, vs__scored **top, size_t *n, vs_search_info *info,
+                 vs_error *err) {
   text_ctx tc;
   int rc;
 
   memset(&tc, 0, sizeof(tc));
   tc.p = p;
+  tc.ex_given = ex;
   rc = text_top(db, txn, c, &tc, err);
   *top = rc ? NULL : tc.top;
   *n = rc ? 0 : tc.ntop;
