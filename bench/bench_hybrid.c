@@ -807,17 +807,6 @@ static void quality(bench *b, int c) {
   free(ranked);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[n]. */
-static double percentile(const double *v, size_t n, double pct) {
-  size_t r = (size_t)ceil(pct / 100.0 * (double)n);
-  return v[r > 0 ? r - 1 : 0];
-}
-
 /* Latency of the four calls, interleaved query by query (see the file
  * comment): the legs at k DEPTH, the hybrid searches at k LAT_K. */
 static void latency(bench *b) {
@@ -844,11 +833,11 @@ static void latency(bench *b) {
   for (int c = 0; c < NCONFIG; c++) {
     lat *l = &b->r[c].l;
     double sum = 0;
-    qsort(l->t, l->n, sizeof(double), cmp_double);
+    bu_sort(l->t, l->n);
     for (size_t i = 0; i < l->n; i++)
       sum += l->t[i];
-    l->p50 = l->n ? percentile(l->t, l->n, 50) : NAN;
-    l->p99 = l->n ? percentile(l->t, l->n, 99) : NAN;
+    l->p50 = l->n ? bu_percentile(l->t, l->n, 50) : NAN;
+    l->p99 = l->n ? bu_percentile(l->t, l->n, 99) : NAN;
     l->mean = l->n ? sum / (double)l->n : NAN;
   }
 }

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,4 +109,18 @@ int bu_parse_count(const char *opt, const char *val, size_t lo, size_t hi, size_
   }
   *out = (size_t)v;
   return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+void bu_sort(double *v, size_t n) {
+  qsort(v, n, sizeof(*v), cmp_double);
+}
+
+double bu_percentile(const double *v, size_t n, double pct) {
+  size_t r = (size_t)ceil(pct / 100.0 * (double)n);
+  return v[r > 0 ? (r <= n ? r - 1 : n - 1) : 0];
 }

@@ -52,6 +52,11 @@ int bu_rmtree(const char *dir);
  * integer in LO..HI" to stderr. */
 int bu_parse_count(const char *opt, const char *val, size_t lo, size_t hi, size_t *out);
 
+/* Sort v[0..n) ascending. */
+void bu_sort(double *v, size_t n);
+/* The nearest-rank percentile pct (0..100) of sorted v[0..n), n > 0. */
+double bu_percentile(const double *v, size_t n, double pct);
+
 /* Make a fresh directory "<parent>/<name>.XXXXXX" in buf (cap bytes), where
  * parent is `dir` (made if missing) or else $TMPDIR or /tmp.  Returns 0, or
  * -1 after printing "vsearch: create PATH: reason" to stderr. */

@@ -750,17 +750,6 @@ static void peer_close(peer *p) {
 
 /* ---- measuring --------------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[n]. */
-static double percentile(const double *v, size_t n, double pct) {
-  size_t r = (size_t)ceil(pct / 100.0 * (double)n);
-  return v[r > 0 ? r - 1 : 0];
-}
-
 static const char *sweep_name(int sweep) {
   return sweep == SWEEP_EF ? "ef" : sweep == SWEEP_NPROBE ? "nprobe" : "-";
 }
@@ -924,7 +913,7 @@ static int measure_point(bench *b, peer *peers, size_t np, const char *spec, int
 
     p = &peers[i];
     memset(&r, 0, sizeof(r));
-    qsort(p->best, d->nq, sizeof(double), cmp_double);
+    bu_sort(p->best, d->nq);
     r.system = p->system;
     snprintf(r.spec, sizeof(r.spec), "%s", spec);
     r.sweep = sweep;
@@ -932,8 +921,8 @@ static int measure_point(bench *b, peer *peers, size_t np, const char *spec, int
     r.recall = (double)p->hits / (double)(d->nq * b->o->k);
     r.qps = (double)d->nq / p->best_total;
     r.mean_ms = p->best_total / (double)d->nq * 1e3;
-    r.p50_ms = percentile(p->best, d->nq, 50) * 1e3;
-    r.p99_ms = percentile(p->best, d->nq, 99) * 1e3;
+    r.p50_ms = bu_percentile(p->best, d->nq, 50) * 1e3;
+    r.p99_ms = bu_percentile(p->best, d->nq, 99) * 1e3;
     r.build_s = p->build_s;
     r.rebuild_s = p->rebuild_s;
     r.upsert_s = p->upsert_s;

@@ -167,11 +167,6 @@ static void samples_add(samples *s, double x) {
   s->v[s->n++] = x;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentile p (0..1) of sorted v, in milliseconds. */
 static double pct(const samples *s, double p) {
   size_t i;
@@ -199,7 +194,7 @@ static void finish_latency(result *r, samples *parts, size_t n) {
     free(parts[i].v);
     parts[i] = (samples){0};
   }
-  qsort(all.v, all.n, sizeof(double), cmp_double);
+  bu_sort(all.v, all.n);
   r->p50 = pct(&all, 0.50);
   r->p99 = pct(&all, 0.99);
   r->p999 = pct(&all, 0.999);
