@@ -7,10 +7,15 @@
 
 #include "engine/storage.h"
 
-/* A point version and its final score. */
+/* A point version and its final score.  id1, when not 0, is the point's
+ * integer id + 1, vouched for by the vector index at this very snapshot
+ * (engine/vindex.c, "external ids"): vs__hits_make then needs no record
+ * lookup unless the payload is asked for, and takes the point as present.
+ * Paths that read the snapshot themselves leave it 0. */
 typedef struct vs__scored {
   float score;
   uint64_t pid;
+  uint64_t id1;
 } vs__scored;
 
 /* Point versions to leave out of a query's results, sorted and distinct. */

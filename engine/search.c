@@ -431,6 +431,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
       rc = vs__vector_get(txn, c, it->current_value, &x, err);
       if (rc == VS_OK) {
         s[m].pid = it->current_value;
+        s[m].id1 = 0;
         s[m++].score = exact_score(c->metric, sc->q, x, c->dim);
       } else if (rc == VS_ENOTFOUND) {
         rc = VS_OK;
@@ -446,6 +447,7 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
     const float *x;
 
     s[m].pid = cands[i].pid;
+    s[m].id1 = cands[i].id1;
     if (cands[i].exact) {
       s[m++].score = cands[i].score;
       continue;
@@ -619,7 +621,7 @@ int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_p
   /* Only points this snapshot holds (an index may know newer ones). */
   for (size_t i = 0; rc == VS_OK && i < (sc.nall ? sc.nall : sc.ntop) && m < p->k; i++) {
     MDB_val k = {8, &sc.top[i].pid}, v;
-    int mrc = sc.nall ? mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v) : 0;
+    int mrc = sc.nall && !sc.top[i].id1 ? mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v) : 0;
 
     if (mrc == 0)
       sc.top[m++] = sc.top[i];
@@ -793,8 +795,16 @@ int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail
    * began (the scans read the snapshot itself, so theirs all exist). */
   for (size_t i = 0; i < avail && j < want; i++) {
     MDB_val k = {8, &top[i].pid}, v;
-    int mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v);
+    int mrc;
 
+    if (top[i].id1 && !(with & VS_GET_PAYLOAD)) { /* the index knows the id */
+      recs[j].id = (vs_id){VS_ID_INT, top[i].id1 - 1, NULL, 0};
+      if ((with & VS_GET_VECTOR) && c->dim)
+        fbytes += (size_t)c->dim * sizeof(float);
+      top[j++] = top[i];
+      continue;
+    }
+    mrc = mdb_get(txn, c->dbi[VS__DBI_PTS], &k, &v);
     if (mrc == MDB_NOTFOUND && may_miss)
       continue;
     if (mrc || vs__point_parse(&v, &recs[j])) {

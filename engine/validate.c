@@ -93,6 +93,19 @@ int vs__vector_check(const float *v, size_t dim, uint32_t want, size_t index, vs
                    index, dim, want);
   if (want > 0 && v == NULL)
     return vs__err(err, VS_EINVAL, "point %zu: vector is missing", index);
+  {
+    /* A float is NaN or infinite when its exponent bits are all ones.  One
+     * pass without early exit, which the compiler vectorises; the
+     * component is looked for only once one is bad. */
+    uint32_t bad = 0;
+    for (size_t i = 0; i < dim; i++) {
+      uint32_t bits;
+      memcpy(&bits, &v[i], 4);
+      bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad == 0)
+      return VS_OK;
+  }
   for (size_t i = 0; i < dim; i++)
     if (!isfinite(v[i]))
       return vs__err(err, VS_EINVAL, "point %zu: vector component %zu is %s", index, i,

@@ -27,11 +27,14 @@ int vs__vix_acquire(vs_db *db, MDB_txn *txn, const vs__coll *c, vs__vix **out, v
 void vs__vix_release(vs__vix *v);
 
 /* A candidate: `score` is final when `exact`, else an approximation (PQ or
- * SQ codes, or a MIPS-lifted distance) to re-score from the stored vector. */
+ * SQ codes, or a MIPS-lifted distance) to re-score from the stored vector.
+ * id1 is the point's integer id + 1 when the vix knows it, else 0 (see
+ * vs__scored). */
 typedef struct vs__cand {
   uint64_t pid;
   float score;
   int exact;
+  uint64_t id1;
 } vs__cand;
 
 /* Candidates for the k best matches of q (normalised for cosine): the top

@@ -340,6 +340,107 @@ static void test_deletes_never_return(void **state) {
   free(x);
 }
 
+/* Hits built from the ids the index keeps (engine/vindex.c, "external
+ * ids") equal those built from the point records: integer and string ids,
+ * in sealed segments (sealed in the background, rebuilt, reloaded after a
+ * reopen) and fresh rows, after deletes and replacements, with and
+ * without payloads and vectors.  Flat segments make the index path and
+ * the exact scan (which reads the records) return the same points. */
+static void test_hit_ids_from_index(void **state) {
+  fixture *f = *state;
+  const size_t n = 1600, dim = 8;
+  float *x = random_rows(n, dim, 21, 0);
+  static const uint8_t payload[] = {0x81, 0xa1, 'a', 0x07}; /* {"a": 7} */
+  vs_error err = VS_ERROR_INIT;
+  char sid[32];
+
+  tu_create(f->db, "c", (uint32_t)dim, VS_METRIC_L2, "Flat");
+  /* Even rows get integer ids, odd rows string ids "s<i>"; every fifth a
+   * payload. */
+  for (size_t i = 0; i < n; i++) {
+    vs_point p = {vs_id_int(i), x + i * dim, dim, NULL, 0};
+    if (i % 2) {
+      snprintf(sid, sizeof(sid), "s%zu", i);
+      p.id = vs_id_str(sid);
+    }
+    if (i % 5 == 0)
+      p.payload = payload, p.payload_len = sizeof(payload);
+    TU_EXPECT(vs_upsert(f->db, "c", &p, 1, &err), VS_OK, &err);
+    if (i == 700)
+      TU_EXPECT(vs_collection_rebuild(f->db, "c", NULL, 1, &err), VS_OK, &err);
+  }
+  for (int waited = 0; waited < 500; waited++) { /* until the sealer has run */
+    struct timespec ts = {0, 20000000};
+    vs_search_info info;
+    size_t nh;
+    vs_free(search(f->db, "c", x, dim, 1, 0, 0, 0, &nh, &info));
+    if (info.segments >= 2)
+      break;
+    nanosleep(&ts, NULL);
+  }
+  for (int round = 0; round < 3; round++) {
+    if (round == 1) { /* deletes in a segment and among fresh rows; a replacement */
+      for (uint64_t id = 0; id < n; id += 6) {
+        vs_id del = vs_id_int(id);
+        TU_EXPECT(vs_delete(f->db, "c", &del, 1, NULL, &err), VS_OK, &err);
+      }
+      vs_point p = {vs_id_int(4), x + 900 * dim, dim, NULL, 0};
+      TU_EXPECT(vs_upsert(f->db, "c", &p, 1, &err), VS_OK, &err);
+    }
+    if (round == 2)
+      reopen(f, 500); /* segment ids are read back from the records */
+    for (unsigned with = 0; with <= (VS_GET_VECTOR | VS_GET_PAYLOAD); with++) {
+      /* Every 97th row, and the first rows of the rebuilt and the sealed
+       * segment. */
+      for (size_t qn = 0; qn < n / 97 + 16; qn++) {
+        size_t qi = qn < n / 97 ? qn * 97 : qn < n / 97 + 8 ? qn - n / 97 : 701 + qn - n / 97 - 8;
+        vs_search_params p = {x + qi * dim, dim, 40, 0, 0, 0, with};
+        vs_search_params e = p;
+        vs_search_info info;
+        vs_hit *a = NULL, *b = NULL;
+        size_t na, nb;
+
+        e.exact = 1;
+        TU_EXPECT(vs_search(f->db, "c", &p, &a, &na, &info, &err), VS_OK, &err);
+        assert_string_equal(info.plan, "index");
+        TU_EXPECT(vs_search(f->db, "c", &e, &b, &nb, NULL, &err), VS_OK, &err);
+        assert_int_equal(na, nb);
+        for (size_t i = 0; i < na; i++) {
+          assert_int_equal(a[i].id.kind, b[i].id.kind);
+          if (a[i].id.kind == VS_ID_INT) {
+            assert_int_equal(a[i].id.num, b[i].id.num);
+            assert_true(a[i].id.num % 6 != 0 || round == 0 || a[i].id.num == 4);
+          } else {
+            assert_int_equal(a[i].id.len, b[i].id.len);
+            assert_memory_equal(a[i].id.str, b[i].id.str, b[i].id.len);
+          }
+          assert_float_equal(a[i].score, b[i].score, 1e-4);
+          assert_int_equal(a[i].payload_len, b[i].payload_len);
+          if (b[i].payload_len)
+            assert_memory_equal(a[i].payload, b[i].payload, b[i].payload_len);
+          assert_int_equal(a[i].dim, b[i].dim);
+          if (b[i].dim)
+            assert_memory_equal(a[i].vector, b[i].vector, dim * sizeof(float));
+        }
+        vs_free(a);
+        vs_free(b);
+      }
+    }
+  }
+  {
+    /* Replaced id 4 now sits where row 900 is: both come back. */
+    vs_search_params p = {x + 900 * dim, dim, 2, 0, 0, 0, 0};
+    vs_hit *h = NULL;
+    size_t nh;
+    TU_EXPECT(vs_search(f->db, "c", &p, &h, &nh, NULL, &err), VS_OK, &err);
+    assert_int_equal(nh, 2);
+    assert_true((h[0].id.kind == VS_ID_INT && h[0].id.num == 4) ||
+                (h[1].id.kind == VS_ID_INT && h[1].id.num == 4));
+    vs_free(h);
+  }
+  free(x);
+}
+
 static void test_rebuild_changes_spec(void **state) {
   fixture *f = *state;
   const size_t n = 1000, dim = 16;
@@ -1148,6 +1249,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_ann_recall, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_fresh_then_sealed, setup_small_seal, tu_teardown),
       cmocka_unit_test_setup_teardown(test_deletes_never_return, setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_hit_ids_from_index, setup_small_seal, tu_teardown),
       cmocka_unit_test_setup_teardown(test_rebuild_changes_spec, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_bad_queries, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_index_agrees, setup, tu_teardown),
