@@ -197,6 +197,64 @@ static void test_import_vectors(void **state) {
   free(dir);
 }
 
+/* `vsearch bench ann` on vector files written here: every system's rows,
+ * and raw FAISS on vsearch's own segment ("faiss-same") finds exactly what
+ * vsearch finds, since it walks the same graph with the same ef. */
+static void test_bench_ann(void **state) {
+  enum { N = 2000, NQ = 20, DIM = 48 }; /* uniform in 48-d: HNSW at ef 10 misses some */
+  char *dir = tu_mkdtemp();
+  static char out[65536];
+  char base[4200], queries[4200], json[4200];
+  float *v = malloc((size_t)(N + NQ) * DIM * sizeof(float));
+  double recall[2][3] = {{-1, -1, -1}, {-1, -1, -1}}; /* spec x (vsearch, faiss, faiss-same) */
+  json_error_t jerr;
+  uint64_t seed = 11;
+  FILE *f;
+  char line[4096];
+
+  (void)state;
+  snprintf(base, sizeof(base), "%s/base.fvecs", dir);
+  snprintf(queries, sizeof(queries), "%s/q.fvecs", dir);
+  snprintf(json, sizeof(json), "%s/out.json", dir);
+  for (size_t i = 0; i < (size_t)(N + NQ) * DIM; i++)
+    v[i] = tu_randf(&seed);
+  write_vecs(base, N, DIM, 4, v);
+  write_vecs(queries, NQ, DIM, 4, v + (size_t)N * DIM);
+  assert_int_equal(run(out, sizeof(out),
+                       "%s bench ann --base %s --queries %s --specs 'HNSW16;Flat' --ef 10 "
+                       "--runs 1 --threads 1 --peers faiss --dir %s --json %s",
+                       bin(), base, queries, dir, json),
+                   0);
+  assert_non_null(strstr(out, "faiss-same HNSW16"));
+  assert_non_null(strstr(out, "lowest HNSW ratio on the same index"));
+  f = fopen(json, "r");
+  assert_non_null(f);
+  while (fgets(line, sizeof(line), f)) {
+    json_t *o = json_loads(line, 0, &jerr);
+    const char *sys, *spec;
+    int si, pi;
+
+    assert_non_null(o);
+    sys = json_string_value(json_object_get(o, "system"));
+    spec = json_string_value(json_object_get(o, "spec"));
+    si = strcmp(spec, "Flat") == 0;
+    pi = strcmp(sys, "vsearch") == 0 ? 0 : strcmp(sys, "faiss") == 0 ? 1 : 2;
+    recall[si][pi] = json_number_value(json_object_get(o, "recall"));
+    json_decref(o);
+  }
+  fclose(f);
+  for (int si = 0; si < 2; si++) {
+    for (int pi = 0; pi < 3; pi++)
+      assert_true(recall[si][pi] > 0.3 && recall[si][pi] <= 1.0);
+    assert_true(recall[si][0] == recall[si][2]); /* the same index */
+  }
+  assert_true(recall[0][0] < 1.0);  /* so that the equality above says something */
+  assert_true(recall[1][0] == 1.0); /* Flat is exact */
+  free(v);
+  tu_rmdir(dir);
+  free(dir);
+}
+
 static void test_import_jsonl(void **state) {
   char *dir = tu_mkdtemp();
   static char out[65536];
@@ -1398,17 +1456,12 @@ static void test_query_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_demo),
-      cmocka_unit_test(test_create_stats_drop),
-      cmocka_unit_test(test_import_vectors),
-      cmocka_unit_test(test_import_jsonl),
-      cmocka_unit_test(test_import_errors),
-      cmocka_unit_test(test_query_build),
-      cmocka_unit_test(test_query_payload),
-      cmocka_unit_test(test_query_text),
-      cmocka_unit_test(test_query_hybrid_explain),
-      cmocka_unit_test(test_query_hybrid),
-      cmocka_unit_test(test_query_hybrid_options),
+      cmocka_unit_test(test_demo),           cmocka_unit_test(test_create_stats_drop),
+      cmocka_unit_test(test_import_vectors), cmocka_unit_test(test_bench_ann),
+      cmocka_unit_test(test_import_jsonl),   cmocka_unit_test(test_import_errors),
+      cmocka_unit_test(test_query_build),    cmocka_unit_test(test_query_payload),
+      cmocka_unit_test(test_query_text),     cmocka_unit_test(test_query_hybrid_explain),
+      cmocka_unit_test(test_query_hybrid),   cmocka_unit_test(test_query_hybrid_options),
       cmocka_unit_test(test_query_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
