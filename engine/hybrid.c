@@ -667,6 +667,20 @@ static int same_shape(const vs_search_params *a, const vs_search_params *b) {
   return 1;
 }
 
+/* Can a batch of one shape take vs__search_shared?  Plain queries only
+ * (no filter, exclusions or exact scan), with arguments vs_search would
+ * take: the others get vs_search's own answer. */
+static int shared_path(const vs_search_params *p, size_t nq) {
+  if (nq < 2 || p->filter || p->exact || p->k == 0 || p->k > VS_K_MAX || p->ef < 0 ||
+      p->nprobe < 0 || p->ef > VS_EF_MAX || p->nprobe > VS_EF_MAX ||
+      (p->with & ~(unsigned)(VS_GET_VECTOR | VS_GET_PAYLOAD)))
+    return 0;
+  for (size_t i = 0; i < nq; i++)
+    if (p[i].n_exclude)
+      return 0;
+  return 1;
+}
+
 /* Bytes of one hit's out-of-line data (id string, payload, vector). */
 static size_t hit_bytes(const vs_hit *h, size_t *floats) {
   *floats += h->vector ? h->dim : 0;
@@ -706,11 +720,22 @@ int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size
     rc = vs__err(err, VS_ENOMEM, "out of memory");
     goto out;
   }
-  /* Each query is a vs_search of its own (its own read transaction): the
-   * cores share the work; a single query keeps to one OpenMP thread. */
+  /* Plain queries share one snapshot and one FAISS call per segment
+   * (vs__search_shared); the rest, and any the shared path leaves (a walk
+   * cut short; on any error, all, for vs_search's own messages), are each
+   * a vs_search of their own (own read transaction): the cores share the
+   * work, and a single query keeps to one OpenMP thread. */
+  if (shared_path(p, nq) &&
+      vs__search_shared(db, name, p, nq, part, cnt, status, &errs[0]) != VS_OK)
+    for (size_t i = 0; i < nq; i++)
+      status[i] = 1;
+  else if (!shared_path(p, nq))
+    for (size_t i = 0; i < nq; i++)
+      status[i] = 1;
 #pragma omp parallel for schedule(dynamic, 4)
   for (size_t i = 0; i < nq; i++)
-    status[i] = vs_search(db, name, &p[i], &part[i], &cnt[i], NULL, &errs[i]);
+    if (status[i])
+      status[i] = vs_search(db, name, &p[i], &part[i], &cnt[i], NULL, &errs[i]);
   for (size_t i = 0; i < nq; i++)
     if (status[i]) {
       rc = vs__err(err, status[i], "query %zu: %s", i, errs[i].message);

@@ -66,6 +66,13 @@ int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail
  * *retries counts the attempts, start it at 0).  Arguments are checked as
  * vs_search and vs_text_search check them, except what those check before
  * the transaction (k, limits, exclusions, weights' values). */
+/* vs_search_batch's shared path (search.c): nq plain searches of one shape
+ * (no filter, no exclusions, not exact) in one snapshot, each segment
+ * searched once for all of them.  part/cnt receive each query's hits
+ * (vs_free each), single[i] is set for a query left to vs_search. */
+int vs__search_shared(vs_db *db, const char *name, const vs_search_params *p, size_t nq,
+                      vs_hit **part, size_t *cnt, int *single, vs_error *err);
+
 int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_params *p,
                    const vs__pidset *ex, int *retries, vs__scored **top, size_t *n,
                    vs_search_info *info, vs_error *err);

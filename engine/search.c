@@ -357,6 +357,33 @@ static double estimate_selectivity(MDB_txn *txn, const vs__coll *c, const vs__fi
  * back.  Walks that look further -- a larger ef -- return more passing
  * points but not nearer ones: recall drops.)  Either way k hits come back
  * whenever k points pass. */
+/* Append the scored candidates to s[*m..]: the index's score where it is
+ * exact, else the stored vector's. */
+static int score_cands(MDB_txn *txn, const vs__coll *c, const float *q, const vs__cand *cands,
+                       size_t n, scored *s, size_t *m, vs_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    const float *x;
+    int rc;
+
+    s[*m].pid = cands[i].pid;
+    s[*m].id1 = cands[i].id1;
+    if (cands[i].exact) {
+      s[(*m)++].score = cands[i].score;
+      continue;
+    }
+    /* A point the index knows but this snapshot does not (written after it
+     * began) is skipped: it is as if the search ran a moment earlier.
+     * make_hits() skips such points among the exact ones. */
+    rc = vs__vector_get(txn, c, cands[i].pid, &x, err);
+    if (rc == VS_ENOTFOUND)
+      continue;
+    if (rc)
+      return rc;
+    s[(*m)++].score = exact_score(c->metric, q, x, c->dim);
+  }
+  return VS_OK;
+}
+
 static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passing *ps,
                         search_ctx *sc, vs_error *err) {
   const vs_search_params *p = sc->p;
@@ -443,27 +470,8 @@ static int index_search(vs_db *db, MDB_txn *txn, const vs__coll *c, const passin
       rc = vs__err(err, VS_ENOMEM, "out of memory");
     roaring_bitmap_free(extra);
   }
-  for (size_t i = 0; i < n && rc == VS_OK; i++) {
-    const float *x;
-
-    s[m].pid = cands[i].pid;
-    s[m].id1 = cands[i].id1;
-    if (cands[i].exact) {
-      s[m++].score = cands[i].score;
-      continue;
-    }
-    /* A point the index knows but this snapshot does not (written after it
-     * began) is skipped: it is as if the search ran a moment earlier.
-     * make_hits() skips such points among the exact ones. */
-    rc = vs__vector_get(txn, c, cands[i].pid, &x, err);
-    if (rc == VS_ENOTFOUND) {
-      rc = VS_OK;
-      continue;
-    }
-    if (rc)
-      break;
-    s[m++].score = exact_score(c->metric, sc->q, x, c->dim);
-  }
+  if (rc == VS_OK)
+    rc = score_cands(txn, c, sc->q, cands, n, s, &m, err);
   vs__free(cands);
   if (rc) {
     vs__free(s);
@@ -684,6 +692,138 @@ int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **h
   if (info)
     *info = sc.info;
   return VS_OK;
+}
+
+/* ---- batches ---------------------------------------------------------------------------
+ *
+ * vs__search_shared runs a batch of plain searches (no filter, no
+ * exclusions, not exact; same k, ef, nprobe, with and fields) in one read
+ * transaction with one acquisition of the index, each segment answering
+ * all the queries in one FAISS call: a Flat segment then computes every
+ * distance with one matrix product (BLAS) instead of one pass over the
+ * vectors per query, and FAISS spreads the queries over its OpenMP
+ * threads.  A query whose walk came back short (see index_search) is left
+ * to vs_search. */
+
+typedef struct shared_ctx {
+  const vs_search_params *p;
+  size_t nq;
+  vs_hit **part;
+  size_t *cnt;
+  int *single; /* left to vs_search */
+  int retries;
+} shared_ctx;
+
+static int shared_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs_error *err) {
+  shared_ctx *b = ctx;
+  const vs_search_params *p = b->p;
+  size_t nq = b->nq, dim = c->dim;
+  vs__cand **cands = NULL;
+  size_t *n = NULL;
+  int *shrt = NULL;
+  float *q = NULL;
+  vs__vix *v;
+  int rc = VS_OK;
+
+  for (size_t i = 0; i < nq; i++) { /* vs__coll_read may run this again */
+    vs__free(b->part[i]);
+    b->part[i] = NULL;
+    b->cnt[i] = 0;
+    b->single[i] = 0;
+  }
+  if (c->dim == 0)
+    return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it has no vectors", c->name);
+  q = vs__malloc(nq * dim * sizeof(float));
+  cands = vs__calloc(nq, sizeof(*cands));
+  n = vs__calloc(nq, sizeof(*n));
+  shrt = vs__calloc(nq, sizeof(*shrt));
+  if (q == NULL || cands == NULL || n == NULL || shrt == NULL) {
+    rc = vs__err(err, VS_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nq && rc == VS_OK; i++) {
+    float *qi = q + i * dim;
+
+    vs_error e = VS_ERROR_INIT;
+
+    rc = vs__vector_check(p[i].vector, p[i].dim, c->dim, 0, &e);
+    if (rc) {
+      rc = rc == VS_EDIM ? vs__err(err, VS_EDIM,
+                                   "query %zu: query vector has %zu components, the collection has "
+                                   "dim %u",
+                                   i, p[i].dim, c->dim)
+                         : vs__err(err, rc, "query %zu: %s", i, e.message);
+      break;
+    }
+    memcpy(qi, p[i].vector, dim * sizeof(float));
+    if (c->metric == VS_METRIC_COSINE) {
+      float norm = sqrtf(vs__norm_sqr(qi, c->dim));
+      if (!(norm > 0))
+        rc = vs__err(err, VS_EINVAL, "query %zu: a zero query vector has no cosine similarity", i);
+      for (uint32_t j = 0; j < c->dim && rc == VS_OK; j++)
+        qi[j] /= norm;
+    }
+  }
+  if (rc)
+    goto out;
+  rc = vs__vix_acquire(db, txn, c, &v, err);
+  if (rc == VS__RETRY && ++b->retries < 2)
+    goto out; /* vs__coll_read runs the batch again in a new snapshot */
+  if (rc == VS__RETRY) {
+    for (size_t i = 0; i < nq; i++) /* writes keep outrunning us: one by one */
+      b->single[i] = 1;
+    rc = VS_OK;
+    goto out;
+  }
+  if (rc)
+    goto out;
+  rc = vs__vix_candidates_n(v, q, nq, p->k, p->ef, p->nprobe, 0, NULL, NULL, cands, n, shrt, NULL,
+                            err);
+  vs__vix_release(v);
+  for (size_t i = 0; i < nq && rc == VS_OK; i++) {
+    scored *s;
+    size_t m = 0;
+
+    if (shrt[i]) {
+      b->single[i] = 1;
+      continue;
+    }
+    s = vs__malloc((n[i] ? n[i] : 1) * sizeof(*s));
+    if (s == NULL) {
+      rc = vs__err(err, VS_ENOMEM, "out of memory");
+      break;
+    }
+    rc = score_cands(txn, c, q + i * dim, cands[i], n[i], s, &m, err);
+    if (rc == VS_OK) {
+      sort_scored(s, m, c->metric);
+      rc = vs__hits_make(txn, c, s, m, m < p->k ? m : p->k, 1, p->with, p->payload_fields,
+                         p->n_payload_fields, &b->part[i], &b->cnt[i], err);
+    }
+    vs__free(s);
+  }
+
+out:
+  for (size_t i = 0; cands && i < nq; i++)
+    vs__free(cands[i]);
+  vs__free(cands);
+  vs__free(n);
+  vs__free(shrt);
+  vs__free(q);
+  return rc;
+}
+
+int vs__search_shared(vs_db *db, const char *name, const vs_search_params *p, size_t nq,
+                      vs_hit **part, size_t *cnt, int *single, vs_error *err) {
+  shared_ctx b = {p, nq, part, cnt, single, 0};
+  int rc = vs__coll_read(db, name, shared_step, &b, err);
+
+  if (rc)
+    for (size_t i = 0; i < nq; i++) {
+      vs__free(part[i]);
+      part[i] = NULL;
+      cnt[i] = 0;
+    }
+  return rc;
 }
 
 int vs_collection_rebuild(vs_db *db, const char *name, const char *index, int threads,

@@ -723,40 +723,49 @@ static int fresh_topk(const vs__vix *v, const float *q, size_t k, vs__keep_fn ke
   return VS_OK;
 }
 
-int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int nprobe,
-                       vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n, int *short_of_k,
-                       vs_search_info *info, vs_error *err) {
-  size_t cap = k, total = 0;
-  vs__cand *out;
+int vs__vix_candidates_n(const vs__vix *v, const float *q, size_t nq, size_t k, int ef, int nprobe,
+                         int threads, vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
+                         int *short_of_k, vs_search_info *info, vs_error *err) {
+  size_t cap = k, dcap = 0;
   cand *heap;
-  size_t nheap = 0;
   float *dist = NULL;
   int64_t *labels = NULL;
   int rc = VS_OK;
 
-  *cands = NULL;
-  *n = 0;
-  *short_of_k = 0;
+  for (size_t qi = 0; qi < nq; qi++) {
+    cands[qi] = NULL;
+    n[qi] = 0;
+    short_of_k[qi] = 0;
+  }
   for (size_t i = 0; i < v->nsegs; i++) {
     size_t bound = k * APPROX_FACTOR + roaring_bitmap_get_cardinality(v->segs[i].dead);
-    cap += bound < v->segs[i].s->n ? bound : v->segs[i].s->n;
+    bound = bound < v->segs[i].s->n ? bound : v->segs[i].s->n;
+    cap += bound;
+    dcap = bound > dcap ? bound : dcap;
   }
-  out = vs__malloc(cap * sizeof(*out));
+  dcap = nq * dcap > 0 ? nq * dcap : 1;
   heap = vs__malloc(k * sizeof(*heap));
-  dist = vs__malloc(cap * sizeof(float));
-  labels = vs__malloc(cap * sizeof(int64_t));
-  if (out == NULL || heap == NULL || dist == NULL || labels == NULL) {
+  dist = vs__malloc(dcap * sizeof(float));
+  labels = vs__malloc(dcap * sizeof(int64_t));
+  if (heap == NULL || dist == NULL || labels == NULL)
     rc = vs__err(err, VS_ENOMEM, "out of memory");
+  for (size_t qi = 0; qi < nq && rc == VS_OK; qi++)
+    if ((cands[qi] = vs__malloc(cap * sizeof(**cands))) == NULL)
+      rc = vs__err(err, VS_ENOMEM, "out of memory");
+  if (rc)
     goto out;
-  }
   for (size_t i = 0; i < v->nsegs && rc == VS_OK; i++) {
     const vseg *sg = &v->segs[i];
     const vs__segment *s = sg->s;
     uint64_t ndead = roaring_bitmap_get_cardinality(sg->dead);
     keep_ctx kc = {s, ndead ? sg->dead : NULL, keep, kctx};
     int selector = (s->caps & VS__FAISS_SELECTOR) != 0;
-    vs__faiss_params fp = {ef, nprobe, 1, NULL, NULL, s->caps};
-    size_t kk = k * (s->approximate ? APPROX_FACTOR : 1);
+    vs__faiss_params fp = {ef, nprobe, threads, NULL, NULL, s->caps};
+    /* A Flat index answers a batch with one matrix product, whose
+     * distances differ from one query's in the last bits: re-score them
+     * from the stored vectors, so a batch ranks as its queries alone do. */
+    int gemm = nq > 1 && !(s->caps & (VS__FAISS_HNSW | VS__FAISS_IVF));
+    size_t kk = k * (s->approximate || gemm ? APPROX_FACTOR : 1);
     char msg[VS_ERROR_MESSAGE_MAX];
 
     if (s->n == 0 || ndead >= s->n)
@@ -772,31 +781,34 @@ int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int n
     fp.ef = ef > 0 ? ef : DEFAULT_EF;
     if ((size_t)fp.ef < kk)
       fp.ef = (int)kk; /* HNSW needs a breadth of at least the results asked */
-    if (vs__segment_search(s, q, (int64_t)kk, &fp, dist, labels, msg, sizeof(msg))) {
+    if (vs__segment_search(s, q, (int64_t)nq, (int64_t)kk, &fp, dist, labels, msg, sizeof(msg))) {
       rc = vs__err(err, VS_EINTERNAL, "%s", msg);
       break;
     }
-    {
+    for (size_t qi = 0; qi < nq; qi++) {
       /* FAISS's distance is the score when the segment keeps the vectors
        * as they are (no compressed codes, no MIPS lift); cosine segments
        * hold normalised vectors, so their inner product is the cosine. */
-      int exact = !s->approximate && !s->mips;
+      const float *d = dist + qi * kk;
+      const int64_t *l = labels + qi * kk;
+      int exact = !s->approximate && !s->mips && !gemm;
       size_t got = 0;
       for (size_t j = 0; j < kk; j++)
-        if (labels[j] >= 0 && (selector ? 1 : keep_internal(&kc, labels[j]))) {
-          out[total++] = (vs__cand){s->pids[labels[j]], dist[j], exact, sg->id1[labels[j]]};
+        if (l[j] >= 0 && (selector ? 1 : keep_internal(&kc, l[j]))) {
+          cands[qi][n[qi]++] = (vs__cand){s->pids[l[j]], d[j], exact, sg->id1[l[j]]};
           got++;
         }
       /* Fewer than k from a segment that holds k live points (a graph walk
        * cut short by tombstones or a filter): the caller must scan. */
       if (got < k && got < s->n - ndead)
-        *short_of_k = 1;
+        short_of_k[qi] = 1;
     }
   }
-  if (rc == VS_OK && v->fn) {
-    fresh_topk(v, q, k, keep, kctx, heap, &nheap);
+  for (size_t qi = 0; qi < nq && rc == VS_OK && v->fn; qi++) {
+    size_t nheap = 0;
+    fresh_topk(v, q + qi * v->dim, k, keep, kctx, heap, &nheap);
     for (size_t i = 0; i < nheap; i++) /* fresh rows are scored exactly */
-      out[total++] = (vs__cand){heap[i].pid, heap[i].score, 1, heap[i].id1};
+      cands[qi][n[qi]++] = (vs__cand){heap[i].pid, heap[i].score, 1, heap[i].id1};
   }
   if (info) {
     info->segments = (uint32_t)v->nsegs;
@@ -806,13 +818,20 @@ out:
   vs__free(heap);
   vs__free(dist);
   vs__free(labels);
-  if (rc) {
-    vs__free(out);
-    return rc;
-  }
-  *cands = out;
-  *n = total;
-  return VS_OK;
+  if (rc)
+    for (size_t qi = 0; qi < nq; qi++) {
+      vs__free(cands[qi]);
+      cands[qi] = NULL;
+      n[qi] = 0;
+    }
+  return rc;
+}
+
+int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int nprobe,
+                       vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n, int *short_of_k,
+                       vs_search_info *info, vs_error *err) {
+  return vs__vix_candidates_n(v, q, 1, k, ef, nprobe, 1, keep, kctx, cands, n, short_of_k, info,
+                              err);
 }
 
 /* ---- sealing -------------------------------------------------------------------------------- */
@@ -1190,7 +1209,7 @@ int vs__vix_filter_candidates(const vs__vix *v, uint64_t digest, const float *q,
   if (*cands == NULL || dist == NULL || labels == NULL) {
     rc = vs__err(err, VS_ENOMEM, "out of memory");
   } else if (kk &&
-             vs__segment_search(e->seg, q, (int64_t)kk, &fp, dist, labels, msg, sizeof(msg))) {
+             vs__segment_search(e->seg, q, 1, (int64_t)kk, &fp, dist, labels, msg, sizeof(msg))) {
     rc = vs__err(err, VS_EINTERNAL, "%s", msg);
   } else {
     int exact = !e->seg->approximate && !e->seg->mips;

@@ -46,6 +46,13 @@ typedef struct vs__cand {
 int vs__vix_candidates(const vs__vix *v, const float *q, size_t k, int ef, int nprobe,
                        vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n, int *short_of_k,
                        vs_search_info *info, vs_error *err);
+/* The same for nq queries (nq x dim floats) at once, each segment answering
+ * all of them in one FAISS call on `threads` OpenMP threads (0: OpenMP's
+ * default): cands, n and short_of_k have nq entries each, cands[i]
+ * allocated with vs__malloc (all NULL on failure). */
+int vs__vix_candidates_n(const vs__vix *v, const float *q, size_t nq, size_t k, int ef, int nprobe,
+                         int threads, vs__keep_fn keep, void *kctx, vs__cand **cands, size_t *n,
+                         int *short_of_k, vs_search_info *info, vs_error *err);
 
 /* Filter sub-indexes (see vindex.c): the pids the sub-index of filter
  * `digest` covers, or NULL when it has none; valid while v is acquired. */

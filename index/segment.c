@@ -140,21 +140,24 @@ fail:
   return -1;
 }
 
-int vs__segment_search(const vs__segment *s, const float *q, int64_t k, const vs__faiss_params *p,
-                       float *dist, int64_t *labels, char *msg, size_t msgcap) {
+int vs__segment_search(const vs__segment *s, const float *q, int64_t nq, int64_t k,
+                       const vs__faiss_params *p, float *dist, int64_t *labels, char *msg,
+                       size_t msgcap) {
   float *lifted;
   int rc;
 
   if (!s->mips)
-    return vs__faiss_search(s->index, 1, q, k, p, dist, labels, msg, msgcap);
-  lifted = malloc((s->dim + 1) * sizeof(float));
+    return vs__faiss_search(s->index, nq, q, k, p, dist, labels, msg, msgcap);
+  lifted = malloc((size_t)nq * (s->dim + 1) * sizeof(float));
   if (lifted == NULL) {
     snprintf(msg, msgcap, "out of memory");
     return -1;
   }
-  memcpy(lifted, q, s->dim * sizeof(float));
-  lifted[s->dim] = 0;
-  rc = vs__faiss_search(s->index, 1, lifted, k, p, dist, labels, msg, msgcap);
+  for (int64_t i = 0; i < nq; i++) {
+    memcpy(lifted + i * (s->dim + 1), q + i * s->dim, s->dim * sizeof(float));
+    lifted[i * (s->dim + 1) + s->dim] = 0;
+  }
+  rc = vs__faiss_search(s->index, nq, lifted, k, p, dist, labels, msg, msgcap);
   free(lifted);
   return rc;
 }

@@ -47,10 +47,13 @@ typedef struct vs__segment {
 int vs__segment_build(const char *spec, int ip, uint32_t dim, const float *x, const uint64_t *pids,
                       uint32_t n, int threads, vs__segment **out, char *msg, size_t msgcap);
 
-/* Search one query (dim floats) for up to k internal ids.  dist/labels have
- * room for k; labels are internal ids (-1 for none). */
-int vs__segment_search(const vs__segment *s, const float *q, int64_t k, const vs__faiss_params *p,
-                       float *dist, int64_t *labels, char *msg, size_t msgcap);
+/* Search nq queries (nq x dim floats) for up to k internal ids each.
+ * dist/labels have room for nq x k; labels are internal ids (-1 for none).
+ * FAISS answers a batch at once: a Flat index with one matrix product,
+ * and the queries share p->threads OpenMP threads. */
+int vs__segment_search(const vs__segment *s, const float *q, int64_t nq, int64_t k,
+                       const vs__faiss_params *p, float *dist, int64_t *labels, char *msg,
+                       size_t msgcap);
 
 /* The internal id of pid, or -1. */
 int64_t vs__segment_find(const vs__segment *s, uint64_t pid);

@@ -441,6 +441,72 @@ static void test_hit_ids_from_index(void **state) {
   free(x);
 }
 
+/* vs_search_batch of plain queries shares one snapshot and one FAISS call
+ * per segment (engine/search.c, "batches"): it returns what each query
+ * returns alone, id for id and score for score, on every kind of segment
+ * (Flat answers a batch with a matrix product, HNSW on ip with the MIPS
+ * lift, IVF-PQ re-scored), with fresh rows and deletes; a bad query in the
+ * batch is named. */
+static void test_batch_equals_singles(void **state) {
+  fixture *f = *state;
+  static const struct {
+    const char *spec;
+    vs_metric metric;
+  } kinds[] = {{"Flat", VS_METRIC_L2},   {"Flat", VS_METRIC_IP},       {"HNSW16", VS_METRIC_L2},
+               {"HNSW16", VS_METRIC_IP}, {"HNSW16", VS_METRIC_COSINE}, {"IVF16,PQ4", VS_METRIC_L2}};
+  enum { N = 3000, DIM = 16, NQ = 40 };
+  float *x = random_rows(N, DIM, 31, 1), bad[DIM];
+  vs_error err = VS_ERROR_INIT;
+
+  for (size_t ki = 0; ki < sizeof(kinds) / sizeof(kinds[0]); ki++) {
+    char name[16];
+    vs_search_params p[NQ];
+    vs_hit *all = NULL;
+    size_t off[NQ + 1];
+
+    snprintf(name, sizeof(name), "c%zu", ki);
+    tu_create(f->db, name, DIM, kinds[ki].metric, kinds[ki].spec);
+    upsert_rows(f->db, name, x, N - 200, DIM, 0);
+    TU_EXPECT(vs_collection_rebuild(f->db, name, NULL, 1, &err), VS_OK, &err);
+    upsert_rows(f->db, name, x + (N - 200) * DIM, 200, DIM, N - 200); /* fresh rows */
+    for (uint64_t id = 0; id < N; id += 7) {
+      vs_id del = vs_id_int(id);
+      TU_EXPECT(vs_delete(f->db, name, &del, 1, NULL, &err), VS_OK, &err);
+    }
+    for (int i = 0; i < NQ; i++)
+      p[i] = (vs_search_params){x + (size_t)(i * 73 % N) * DIM, DIM, 10, 32, 4, 0, VS_GET_VECTOR};
+    TU_EXPECT(vs_search_batch(f->db, name, p, NQ, &all, off, &err), VS_OK, &err);
+    for (int i = 0; i < NQ; i++) {
+      vs_hit *one;
+      size_t n;
+      TU_EXPECT(vs_search(f->db, name, &p[i], &one, &n, NULL, &err), VS_OK, &err);
+      assert_int_equal(off[i + 1] - off[i], n);
+      for (size_t j = 0; j < n; j++) {
+        const vs_hit *b = &all[off[i] + j];
+        assert_int_equal(b->id.num, one[j].id.num);
+        assert_true(b->id.num % 7 != 0);
+        assert_true(b->score == one[j].score);
+        assert_memory_equal(b->vector, one[j].vector, DIM * sizeof(float));
+      }
+      vs_free(one);
+    }
+    vs_free(all);
+    /* A query of the wrong dimension, or with a NaN, is named. */
+    p[5].dim = DIM - 1;
+    TU_EXPECT(vs_search_batch(f->db, name, p, NQ, &all, off, &err), VS_EDIM, &err);
+    assert_non_null(strstr(err.message, "query 5"));
+    vs_error_clear(&err);
+    p[5].dim = DIM;
+    memcpy(bad, p[9].vector, sizeof(bad));
+    bad[3] = NAN;
+    p[9].vector = bad;
+    TU_EXPECT(vs_search_batch(f->db, name, p, NQ, &all, off, &err), VS_EINVAL, &err);
+    assert_non_null(strstr(err.message, "query 9"));
+    vs_error_clear(&err);
+  }
+  free(x);
+}
+
 static void test_rebuild_changes_spec(void **state) {
   fixture *f = *state;
   const size_t n = 1000, dim = 16;
@@ -1250,6 +1316,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_fresh_then_sealed, setup_small_seal, tu_teardown),
       cmocka_unit_test_setup_teardown(test_deletes_never_return, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_hit_ids_from_index, setup_small_seal, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_batch_equals_singles, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_rebuild_changes_spec, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_bad_queries, setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_index_agrees, setup, tu_teardown),
