@@ -437,6 +437,29 @@ static int m_search(vs__call *c) {
   return VS_OK;
 }
 
+int vs__search_plain(vs__call *c, vs__plain_search *ps) {
+  const msgpack_object *o;
+  size_t dim;
+  float *vec;
+  qcommon q;
+  int exact;
+
+  if (!(o = vs__arg(c, "vector")) || vs__obj_vector(c, "vector", o, &vec, &dim) ||
+      vs__arg_bool(c, "exact", 0, &exact) || exact)
+    return 0;
+  if (qcommon_parse(c, &q))
+    return 0; /* nothing to free: the filter is parsed last */
+  if (q.filter || q.n_exclude) {
+    vs_filter_free(q.filter);
+    return 0;
+  }
+  ps->name = q.name;
+  qcommon_search(&q, &ps->p);
+  ps->p.vector = vec;
+  ps->p.dim = dim;
+  return 1;
+}
+
 static int m_search_batch(vs__call *c) {
   const msgpack_object *o;
   vs_search_params *ps;

@@ -92,6 +92,36 @@ int vs__request_args(vs__request *rq, vs_error *err);
 int vs__request_run(vs_db *db, const vs_server_config *cfg, const vs__method *m, uint32_t msgid,
                     const msgpack_object *args, msgpack_zone *zone, msgpack_sbuffer *out);
 
+/* A `search` request that can join a batch of concurrent searches. */
+typedef struct vs__plain_search {
+  const char *name;   /* the collection, in the zone */
+  vs_search_params p; /* vector in the zone; no filter, exclusions or exact */
+} vs__plain_search;
+
+/* Decode the arguments of a `search` call whose names vs__args_check()
+ * accepted: 1 when it is a plain search that decodes cleanly (then *ps is
+ * set), 0 when it must run alone: a filter, exclusions or an exact scan,
+ * or an argument it would refuse (running alone answers that error). */
+int vs__search_plain(vs__call *c, vs__plain_search *ps);
+
+/* One request of a batch for vs__request_run_batch(): what
+ * vs__request_run() takes, and its status back. */
+typedef struct vs__batch_item {
+  const vs__method *m; /* `search` */
+  uint32_t msgid;
+  const msgpack_object *args;
+  msgpack_zone *zone;
+  msgpack_sbuffer *out;
+  int rc;
+} vs__batch_item;
+
+/* Run n `search` requests as vs__request_run() would, answering the plain
+ * ones of one collection and shape together with one vs_search_batch()
+ * (on the calling thread's OpenMP setting).  Returns how many were
+ * answered that way (0 or at least 2). */
+size_t vs__request_run_batch(vs_db *db, const vs_server_config *cfg, vs__batch_item *items,
+                             size_t n);
+
 /* ---- argument helpers (args.c) ---------------------------------------- */
 
 /* Record an error (the first one wins) and return `code`. */

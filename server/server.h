@@ -33,6 +33,7 @@ typedef struct vs_server_config {
   unsigned idle_timeout;    /* seconds a connection may stay silent with nothing pending (300) */
   unsigned read_timeout;    /* seconds a partial message may wait for its next bytes (30) */
   unsigned threads;         /* workers; only reported (UV_THREADPOOL_SIZE sets them) */
+  unsigned max_batch;       /* concurrent plain searches answered together (32); 1: never */
   const char *metrics_file; /* NULL, or where the Prometheus text metrics are written
                                every second and at shutdown (via PATH.tmp and a rename) */
 } vs_server_config;
@@ -46,7 +47,9 @@ void vs_server_config_init(vs_server_config *cfg);
  * "listening on HOST:PORT" once the socket listens.  Events are logged to
  * stderr, one line each, without payload contents.  Returns VS_OK, or
  * VS_EINVAL / VS_EIO when the address cannot be parsed or bound.  Call it
- * from one thread at a time; UV_THREADPOOL_SIZE must be set before. */
+ * from one thread at a time; UV_THREADPOOL_SIZE must be set before.  It
+ * sets OpenBLAS to one thread for the whole process: the pool's workers
+ * share the cores (see server/loop.c, "Dynamic batching"). */
 int vs_server_run(vs_db *db, const vs_server_config *cfg);
 
 #endif /* VS_SERVER_SERVER_H */

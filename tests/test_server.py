@@ -539,6 +539,96 @@ def test_timeouts(tmp):
           "timeouts logged (%d):\n%s" % (rc, log))
 
 
+def test_batching(tmp):
+    """Concurrent searches answered together (--max-batch) get what each
+    gets alone: plain searches of two collections and shapes batch, the
+    rest (filters, exclusions, exact, bad vectors, unknown collections) run
+    alone; stats count the batches."""
+    db = os.path.join(tmp, "batchdb")
+    srv = Server(db, "--max-batch", "16")
+    c = Client(srv.port)
+    c.ok("create_collection", {"name": "fb", "dim": 8, "metric": "l2", "index": "Flat"})
+    c.ok("create_collection", {"name": "hb", "dim": 8, "metric": "cosine", "index": "HNSW16"})
+    for name in ("fb", "hb"):
+        pts = [{"id": i if i % 4 else "s%d" % i,
+                "vector": f32([math.sin(i * 0.37 + j) * (1 + j % 3) for j in range(8)]),
+                "payload": {"g": i % 5}} for i in range(600)]
+        c.ok("upsert", {"collection": name, "points": pts})
+    c.ok("rebuild", {"collection": "hb"})
+    c.ok("delete", {"collection": "fb", "ids": [5, 6, 7]})
+
+    def q(i):
+        return [math.cos(i * 0.11 + j) for j in range(8)]
+
+    reqs = []
+    for i in range(96):
+        a = {"collection": "fb" if i % 2 else "hb", "vector": f32(q(i)), "k": 5 + i % 3 * 5}
+        kind = i % 12
+        if kind == 3:
+            a["filter"] = {"must": [{"key": "g", "match": {"value": 2}}]}
+        elif kind == 5:
+            a["exclude"] = [1, 2, 3, "s4"]
+        elif kind == 7:
+            a["exact"] = True
+        elif kind == 8:
+            a["vector"] = f32(q(i)[:7])  # wrong dimension
+        elif kind == 9:
+            a["vector"] = f32([float("nan")] + q(i)[1:])
+        elif kind == 10:
+            a["collection"] = "nope"
+        elif kind == 11:
+            a["with_payload"] = True
+        reqs.append(a)
+    alone = [c.call("search", a) for a in reqs]  # one at a time: never batched
+    check(sum(1 for e, _ in alone if e is None) >= 70, "most reference searches succeed")
+
+    def pipelined():
+        conns = [Client(srv.port) for _ in range(3)]
+        for ci, cl in enumerate(conns):
+            cl.send(b"".join(msgpack.packb([0, i, "search", [a]], use_bin_type=True)
+                             for i, a in enumerate(reqs) if i % 3 == ci))
+        got = {}
+        for ci, cl in enumerate(conns):
+            for _ in range(sum(1 for i in range(len(reqs)) if i % 3 == ci)):
+                r = cl.recv()
+                if r is not None:
+                    got[r[1]] = (r[2], r[3])
+            cl.close()
+        return got
+
+    batches = 0
+    for attempt in range(10):
+        got = pipelined()
+        check(len(got) == len(reqs), "every pipelined search answered (%d)" % len(got))
+        for i, want in enumerate(alone):
+            g = got.get(i)
+            check(g is not None and code(g[0]) == code(want[0]) and g[1] == want[1],
+                  "search %d batched %r, alone %r" % (i, g, want))
+        batches = c.ok("stats")["search_batches"]
+        if batches > 0:
+            break
+    st = c.ok("stats")
+    print("batching:", attempt, st["search_batches"], st["batched_searches"])
+    check(batches > 0 and st["batched_searches"] >= 2 * batches,
+          "searches were batched: %r" % {k: st[k] for k in ("search_batches", "batched_searches")})
+    c.close()
+    srv.stop()
+    # --max-batch 1: no batches.
+    srv = Server(db, "--max-batch", "1")
+    c = Client(srv.port)
+    conns = [Client(srv.port) for _ in range(2)]
+    for cl in conns:
+        cl.send(b"".join(msgpack.packb([0, i, "search", [a]], use_bin_type=True)
+                         for i, a in enumerate(reqs)))
+    for cl in conns:
+        for _ in reqs:
+            cl.recv()
+        cl.close()
+    check(c.ok("stats")["search_batches"] == 0, "--max-batch 1 never batches")
+    c.close()
+    srv.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="vs_test_server_")
     db = os.path.join(tmp, "db")
@@ -582,6 +672,7 @@ def main():
         check(rc == 0, "SIGINT exit status %d" % rc)
         test_auth(tmp)
         test_timeouts(tmp)
+        test_batching(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d checks, %d failures" % (CHECKS, len(FAILURES)))

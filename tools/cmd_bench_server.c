@@ -89,7 +89,6 @@ extern char **environ;
 #define TRAIN_FILE FMNIST_DIR "/train-images-idx3-ubyte.gz"
 #define TEST_FILE FMNIST_DIR "/t10k-images-idx3-ubyte.gz"
 #define COLL "items"
-#define INDEX_SPEC "HNSW32"
 #define K 10
 #define BATCH 1000
 #define SLOTS 4096        /* requests in flight per connection, at most */
@@ -100,9 +99,10 @@ extern char **environ;
 #define MAX_PIPELINE 128  /* the server reads at most 128 requests ahead */
 
 typedef struct opts {
-  size_t threads, conns, pipeline, n;
+  size_t threads, conns, pipeline, n, max_batch;
   double seconds;
   int ef;
+  const char *spec; /* the index (HNSW32) */
   const char *json;
 } opts;
 
@@ -218,12 +218,14 @@ static void sleep_until(double t) {
 static void usage(FILE *f) {
   fprintf(f, "usage: vsearch bench server [--threads N (cores)] [--connections C (16)]\n"
              "           [--pipeline P (8)] [--seconds S (5)] [--n N (60000)] [--ef E (64)]\n"
-             "           [--json FILE]\n"
-             "  Loads the first N Fashion-MNIST train images into a temporary database\n"
-             "  (HNSW32), measures in-process vs_search queries/s on N threads, then starts\n"
-             "  `vsearch serve` on 127.0.0.1 and drives it with C connections of P pipelined\n"
-             "  requests: ping requests/s, search peak queries/s and p50/p99/p99.9 latency,\n"
-             "  and the same at 50%% of peak (open loop).  Loopback only.\n");
+             "           [--spec INDEX (HNSW32)] [--max-batch B (32)] [--json FILE]\n"
+             "  Loads the first N Fashion-MNIST train images into a temporary database,\n"
+             "  measures in-process vs_search queries/s on N threads, then starts\n"
+             "  `vsearch serve --max-batch B` on 127.0.0.1 and drives it with C connections\n"
+             "  of P pipelined requests: ping requests/s, search peak queries/s and\n"
+             "  p50/p99/p99.9 latency, and the same at 50%% of peak (open loop); last, the\n"
+             "  search peak of a server started with --max-batch 1 (no dynamic batching).\n"
+             "  Loopback only.\n");
 }
 
 static int parse_num(const char *opt, const char *val, double lo, double hi, double *out) {
@@ -261,7 +263,14 @@ static int parse_opts(int argc, char **argv, opts *o) {
       rc = parse_num(a, v, 0.1, 600, &o->seconds);
     else if (!strcmp(a, "--n"))
       rc = bu_parse_count(a, v, K, 60000, &o->n);
-    else if (!strcmp(a, "--ef")) {
+    else if (!strcmp(a, "--max-batch"))
+      rc = bu_parse_count(a, v, 1, VS_BATCH_MAX, &o->max_batch);
+    else if (!strcmp(a, "--spec")) {
+      rc = v ? 0 : -1;
+      if (v == NULL)
+        fprintf(stderr, "vsearch: --spec wants an index spec\n");
+      o->spec = v;
+    } else if (!strcmp(a, "--ef")) {
       rc = bu_parse_count(a, v, 1, VS_EF_MAX, &x);
       o->ef = (int)x;
     } else if (!strcmp(a, "--json")) {
@@ -303,7 +312,7 @@ static vs_db *load(const opts *o, const char *dbdir, double *load_s, double *bui
   cc.name = COLL;
   cc.dim = 784;
   cc.metric = VS_METRIC_L2;
-  cc.index = INDEX_SPEC;
+  cc.index = o->spec;
   rc = vs_collection_create(db, &cc, &err);
   if (rc)
     die("create collection", err.code ? err.message : vs_strerror(rc));
@@ -327,7 +336,7 @@ static vs_db *load(const opts *o, const char *dbdir, double *load_s, double *bui
   *load_s = bu_now() - t0;
   free(pts);
   free(train);
-  bu_progress(g_progress, PROG, "building " INDEX_SPEC " over %zu points", rows);
+  bu_progress(g_progress, PROG, "building %s over %zu points", o->spec, rows);
   t0 = bu_now();
   rc = vs_collection_rebuild(db, COLL, NULL, (int)o->threads, &err);
   if (rc)
@@ -463,15 +472,17 @@ static void show_log(const char *path) {
 }
 
 /* Start `vsearch serve` and return its port. */
-static int start_server(const opts *o, const char *dbdir, const char *out, const char *log) {
+static int start_server(const opts *o, size_t max_batch, const char *dbdir, const char *out,
+                        const char *log) {
   posix_spawn_file_actions_t fa;
-  char threads[32], buf[512];
-  char *argv[] = {"vsearch",     "serve",     (char *)dbdir, "--listen",
-                  "127.0.0.1:0", "--threads", threads,       NULL};
+  char threads[32], batch[32], buf[512];
+  char *argv[] = {"vsearch",   "serve", (char *)dbdir, "--listen", "127.0.0.1:0",
+                  "--threads", threads, "--max-batch", batch,      NULL};
   double t0;
   int rc, port = 0;
 
   snprintf(threads, sizeof threads, "%zu", o->threads);
+  snprintf(batch, sizeof batch, "%zu", max_batch);
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -887,7 +898,8 @@ static void json_row(FILE *f, const opts *o, const result *r) {
   json_object_set_new(j, "dataset", json_string("fashion-mnist"));
   json_object_set_new(j, "n", json_integer((json_int_t)o->n));
   json_object_set_new(j, "dim", json_integer(784));
-  json_object_set_new(j, "index", json_string(INDEX_SPEC));
+  json_object_set_new(j, "index", json_string(o->spec));
+  json_object_set_new(j, "max_batch", json_integer((json_int_t)o->max_batch));
   json_object_set_new(j, "k", json_integer(K));
   json_object_set_new(j, "ef", json_integer(o->ef));
   json_object_set_new(j, "threads", json_integer((json_int_t)o->threads));
@@ -913,7 +925,7 @@ int cmd_bench_server(int argc, char **argv) {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   char dbdir[4200], outp[4200], logp[4200];
   const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  result res[4];
+  result res[5];
   phase ph;
   float *q = NULL;
   size_t nq, dim;
@@ -930,6 +942,8 @@ int cmd_bench_server(int argc, char **argv) {
   o.seconds = 5;
   o.n = 60000;
   o.ef = 64;
+  o.spec = "HNSW32";
+  o.max_batch = 32;
   rc = parse_opts(argc, argv, &o);
   if (rc) {
     if (rc < 0)
@@ -965,7 +979,7 @@ int cmd_bench_server(int argc, char **argv) {
   vs_db_close(db);
 
   /* 3 and 4: through the server. */
-  port = start_server(&o, dbdir, outp, logp);
+  port = start_server(&o, o.max_batch, dbdir, outp, logp);
   ph = (phase){.method = M_PING, .pipeline = o.pipeline, .q = q, .nq = nq, .dim = dim, .ef = o.ef};
   run_phase(&o, port, &ph, o.seconds, "ping", "ping", &res[1]);
   ph.method = M_SEARCH;
@@ -988,22 +1002,37 @@ int cmd_bench_server(int argc, char **argv) {
   /* 5. */
   bu_progress(g_progress, PROG, "stopping the server");
   st = stop_server(logp);
+  /* The same peak without dynamic batching. */
+  if (o.max_batch > 1) {
+    int st2;
+    port = start_server(&o, 1, dbdir, outp, logp);
+    ph.open_loop = 0;
+    run_phase(&o, port, &ph, WARMUP_S, NULL, NULL, &res[4]);
+    errors += res[4].errors;
+    run_phase(&o, port, &ph, o.seconds, "search peak, batch 1", "search_peak_unbatched", &res[4]);
+    st2 = stop_server(logp);
+    st = st ? st : st2;
+  }
   bu_progress_done(g_progress);
   ratio = res[0].qps > 0 ? res[2].qps / res[0].qps : 0;
-  printf("# vsearch bench server: Fashion-MNIST %zu x 784, l2, " INDEX_SPEC ", k=%d, ef=%d;\n"
+  printf("# vsearch bench server: Fashion-MNIST %zu x 784, l2, %s, k=%d, ef=%d;\n"
          "# %zu threads (in-process threads = server --threads), %zu connections x %zu "
-         "pipelined, %g s a phase, loopback; load %.1f s, build %.1f s\n",
-         o.n, K, o.ef, o.threads, o.conns, o.pipeline, o.seconds, load_s, build_s);
+         "pipelined, --max-batch %zu, %g s a phase, loopback; load %.1f s, build %.1f s\n",
+         o.n, o.spec, K, o.ef, o.threads, o.conns, o.pipeline, o.max_batch, o.seconds, load_s,
+         build_s);
   printf("%-22s %12s %12s %9s %9s %9s %8s\n", "phase", "offered/s", "achieved/s", "p50 ms",
          "p99 ms", "p99.9 ms", "errors");
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < (o.max_batch > 1 ? 5 : 4); i++) {
     print_row(&res[i]);
     if (jf)
       json_row(jf, &o, &res[i]);
     errors += res[i].errors;
   }
   printf("server peak / in-process queries/s: %.2f (target >= 0.80)\n", ratio);
-  for (int i = 0; i < 4; i++)
+  if (o.max_batch > 1 && res[4].qps > 0)
+    printf("dynamic batching: peak with --max-batch %zu / with --max-batch 1: %.2f\n", o.max_batch,
+           res[2].qps / res[4].qps);
+  for (int i = 0; i < (o.max_batch > 1 ? 5 : 4); i++)
     if (res[i].errors)
       printf("%s: %llu errors, the first: %s\n", res[i].phase, (unsigned long long)res[i].errors,
              res[i].first_error);
@@ -1015,6 +1044,8 @@ int cmd_bench_server(int argc, char **argv) {
     json_object_set_new(j, "phase", json_string("ratio"));
     json_object_set_new(j, "threads", json_integer((json_int_t)o.threads));
     json_object_set_new(j, "server_peak_over_inprocess", json_real(ratio));
+    if (o.max_batch > 1 && res[4].qps > 0)
+      json_object_set_new(j, "batched_peak_over_unbatched", json_real(res[2].qps / res[4].qps));
     json_object_set_new(j, "errors", json_integer((json_int_t)errors));
     json_object_set_new(j, "server_exit_status", json_integer(st));
     json_dumpf(j, jf, JSON_COMPACT);
