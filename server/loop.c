@@ -95,7 +95,8 @@ struct conn {
   unsigned inflight; /* requests on the thread pool */
   unsigned writes;   /* uv_write calls not yet completed */
   int reading, draining, closed, close_done, authed;
-  int stalled; /* framing stopped for unsent responses: resume as they go */
+  int stalled;      /* framing stopped for unsent responses: resume as they go */
+  _Atomic int gone; /* closed: read by the workers (reads-only requests are then skipped) */
   /* The scan of the incomplete message at the start of buf, kept so that
    * each read scans only the new bytes (not the whole prefix again). */
   vs__mp_scanner scan;
@@ -126,6 +127,7 @@ struct server {
   struct req *bdone;                 /* answered by a batch after their after-work callback */
   uv_async_t bdone_async;            /* tells the loop about bdone */
   _Atomic uint64_t batches, batched; /* batches of 2 or more, and their searches */
+  uint64_t abandoned;                /* reads-only requests skipped: their connection closed */
 };
 
 typedef struct req {
@@ -140,9 +142,11 @@ typedef struct req {
   msgpack_sbuffer out;
   int rc;
   uint64_t t0;
+  int notify;        /* a notification: run, never answered */
   int batchable;     /* a search, on the batch queue when handed to the pool */
   int bstate;        /* B_* under srv->bmu */
   int after_seen;    /* its after-work callback ran before its batch ended (bmu) */
+  int abandoned;     /* not run: its connection closed first (see vs__method.reads_only) */
   struct req *bnext; /* on the batch queue, or on bdone */
 } req;
 
@@ -204,6 +208,7 @@ static void close_conn(conn *c, const char *why) {
   if (c->closed)
     return;
   c->closed = 1;
+  atomic_store(&c->gone, 1);
   c->draining = 1;
   c->srv->n_conns--;
   say("connection %llu closed (%s)", (unsigned long long)c->id, why);
@@ -317,7 +322,17 @@ static void req_done(req *r) {
   server *s = r->srv;
   size_t mi = r->m ? (size_t)(r->m - vs__methods) : vs__n_methods;
 
-  vs__stats_record(s->stats, mi, uv_hrtime() - r->t0, r->rc != VS_OK);
+  if (r->abandoned)
+    s->abandoned++; /* no answer, and its connection is closed: send_sbuf drops it */
+  else
+    vs__stats_record(s->stats, mi, uv_hrtime() - r->t0, r->rc != VS_OK);
+  if (r->notify) { /* nobody waits for an answer: a failure is logged instead */
+    if (r->rc != VS_OK && !r->abandoned)
+      say("connection %llu: notification %s failed: %s", (unsigned long long)r->c->id,
+          r->m ? r->m->name : "(unknown method)", vs_err_wire(r->rc));
+    req_free(r);
+    return;
+  }
   send_sbuf(r->c, &r->out);
   req_free(r);
 }
@@ -500,14 +515,19 @@ static void run_batch(server *s, req *r) {
   pthread_mutex_unlock(&s->bmu);
   omp_set_num_threads(1); /* the pool's threads share the cores */
   if (n < 2) {
-    r->rc = vs__request_run(s->db, s->cfg, r->m, r->msgid, r->args, r->msg.zone, &r->out);
+    if ((r->abandoned = atomic_load(&r->c->gone)) == 0)
+      r->rc = vs__request_run(s->db, s->cfg, r->m, r->msgid, r->args, r->msg.zone, &r->out);
   } else {
-    for (size_t i = 0; i < n; i++)
-      items[i] = (vs__batch_item){taken[i]->m,        taken[i]->msgid, taken[i]->args,
-                                  taken[i]->msg.zone, &taken[i]->out,  0};
-    together = vs__request_run_batch(s->db, s->cfg, items, n);
-    for (size_t i = 0; i < n; i++)
-      taken[i]->rc = items[i].rc;
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+      req *q = taken[i];
+      if ((q->abandoned = atomic_load(&q->c->gone)) == 0)
+        items[live++] = (vs__batch_item){q->m, q->msgid, q->args, q->msg.zone, &q->out, 0};
+    }
+    together = vs__request_run_batch(s->db, s->cfg, items, live);
+    for (size_t i = 0, j = 0; i < n; i++)
+      if (!taken[i]->abandoned)
+        taken[i]->rc = items[j++].rc;
     if (together) {
       atomic_fetch_add(&s->batches, 1);
       atomic_fetch_add(&s->batched, together);
@@ -535,7 +555,10 @@ static void work_cb(uv_work_t *w) {
   server *s = r->srv;
 
   if (!r->batchable) {
-    r->rc = vs__request_run(s->db, s->cfg, r->m, r->msgid, r->args, r->msg.zone, &r->out);
+    if (r->m->reads_only && atomic_load(&r->c->gone))
+      r->abandoned = 1;
+    else
+      r->rc = vs__request_run(s->db, s->cfg, r->m, r->msgid, r->args, r->msg.zone, &r->out);
     return;
   }
   pthread_mutex_lock(&s->bmu);
@@ -644,7 +667,7 @@ static void run_on_loop(req *r) {
       r->c->draining = 1; /* one guess per connection: no online brute force */
     }
   } else if (r->rc == VS_OK) { /* stats */
-    msgpack_pack_map(&pk, 7 + vs__stats_pack(s->stats, NULL));
+    msgpack_pack_map(&pk, 8 + vs__stats_pack(s->stats, NULL));
     vs__pack_cstr(&pk, "uptime_s");
     msgpack_pack_double(&pk, (double)(uv_hrtime() - s->started_ns) / 1e9);
     vs__pack_cstr(&pk, "connections");
@@ -659,6 +682,8 @@ static void run_on_loop(req *r) {
     msgpack_pack_uint64(&pk, atomic_load(&s->batches));
     vs__pack_cstr(&pk, "batched_searches");
     msgpack_pack_uint64(&pk, atomic_load(&s->batched));
+    vs__pack_cstr(&pk, "abandoned_requests");
+    msgpack_pack_uint64(&pk, s->abandoned);
     vs__stats_pack(s->stats, &pk);
   }
   if (r->rc != VS_OK)
@@ -688,12 +713,26 @@ int vs__request_parse(msgpack_unpacked *msg, const uint8_t *p, size_t n, vs__req
   if (o->type != MSGPACK_OBJECT_ARRAY)
     return bad_envelope(err, VS_EINVAL, "a request is an array [0, msgid, method, params]");
   a = o->via.array.ptr;
+  if (o->via.array.size == 3 && a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+      a[0].via.u64 == 2) { /* a notification [2, method, params] */
+    if (a[1].type != MSGPACK_OBJECT_STR)
+      return bad_envelope(err, VS_EINVAL, "method must be a string");
+    if (a[2].type != MSGPACK_OBJECT_ARRAY)
+      return bad_envelope(err, VS_EINVAL, "params must be an array");
+    rq->notify = 1;
+    rq->name = a[1].via.str.ptr;
+    rq->name_len = a[1].via.str.size;
+    rq->params = &a[2];
+    rq->m = vs__method_find(rq->name, rq->name_len);
+    return VS_OK;
+  }
   if (o->via.array.size >= 2 && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
       a[1].via.u64 <= UINT32_MAX)
     rq->msgid = (uint32_t)a[1].via.u64;
   if (o->via.array.size != 4 || a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 0)
     return bad_envelope(err, VS_EINVAL,
-                        "not a request: expected [0, msgid, method, params] (message type 0)");
+                        "not a request: expected [0, msgid, method, params] (message type 0) "
+                        "or a notification [2, method, params]");
   if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX)
     return bad_envelope(err, VS_EINVAL, "msgid must be an unsigned 32-bit integer");
   if (a[2].type != MSGPACK_OBJECT_STR)
@@ -755,6 +794,7 @@ static int handle_message(conn *c, const uint8_t *p, size_t n) {
   }
   r->msgid = rq.msgid;
   r->m = rq.m;
+  r->notify = rq.notify;
 
   /* From here on the message is valid MessagePack-RPC: errors are
    * answered and the connection stays open. */
@@ -1085,11 +1125,14 @@ static void write_metrics(server *s) {
           "vsearch_search_batches_total %llu\n"
           "# HELP vsearch_batched_searches_total Searches answered in those batches.\n"
           "# TYPE vsearch_batched_searches_total counter\n"
-          "vsearch_batched_searches_total %llu\n",
+          "vsearch_batched_searches_total %llu\n"
+          "# HELP vsearch_abandoned_requests_total Queries not run: their connection had closed.\n"
+          "# TYPE vsearch_abandoned_requests_total counter\n"
+          "vsearch_abandoned_requests_total %llu\n",
           (double)(uv_hrtime() - s->started_ns) / 1e9, s->n_conns,
           (unsigned long long)s->total_conns, s->inflight, s->cfg->threads,
           (unsigned long long)atomic_load(&s->batches),
-          (unsigned long long)atomic_load(&s->batched));
+          (unsigned long long)atomic_load(&s->batched), (unsigned long long)s->abandoned);
   bad = vs__stats_prometheus(s->stats, f) != 0 || fflush(f) != 0;
   if (bad)
     e = errno;

@@ -512,22 +512,24 @@ static int m_search_batch(vs__call *c) {
   return VS_OK;
 }
 
-/* Text field weights for text_search: a map {field: weight}. */
-static int field_weights(vs__call *c, const msgpack_object *o, vs_field_weight **out, size_t *n) {
+/* Text field weights (text_search's `weights`, hybrid_search's
+ * `text_weights`): a map {field: weight}. */
+static int field_weights(vs__call *c, const char *what, const msgpack_object *o,
+                         vs_field_weight **out, size_t *n) {
   vs_field_weight *w;
   int rc;
 
   if (o->type != MSGPACK_OBJECT_MAP)
-    return vs__fail(c, VS_EINVAL, "weights must be a map {field: weight}");
+    return vs__fail(c, VS_EINVAL, "%s must be a map {field: weight}", what);
   w = msgpack_zone_malloc(c->zone, sizeof *w * (o->via.map.size + 1u));
   if (!w)
     return vs__fail(c, VS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < o->via.map.size; i++) {
     double d;
 
-    if ((rc = vs__obj_str(c, "weights key", &o->via.map.ptr[i].key, &w[i].field)))
+    if ((rc = vs__obj_str(c, what, &o->via.map.ptr[i].key, &w[i].field)))
       return rc;
-    if ((rc = vs__obj_double(c, "weights value", &o->via.map.ptr[i].val, &d)))
+    if ((rc = vs__obj_double(c, what, &o->via.map.ptr[i].val, &d)))
       return rc;
     w[i].weight = (float)d;
   }
@@ -552,7 +554,7 @@ static int m_text_search(vs__call *c) {
     return vs__fail(c, VS_EINVAL, "query must be a string");
   p.text = o->via.str.ptr;
   p.len = o->via.str.size;
-  if ((o = vs__arg(c, "weights")) && (rc = field_weights(c, o, &w, &nw)))
+  if ((o = vs__arg(c, "weights")) && (rc = field_weights(c, "weights", o, &w, &nw)))
     return rc;
   if ((rc = qcommon_parse(c, &q)))
     return rc;
@@ -645,6 +647,13 @@ static int m_hybrid_search(vs__call *c) {
       return rc;
     p.vector_weight = w[0];
     p.text_weight = w[1];
+  }
+  if ((o = vs__arg(c, "text_weights"))) {
+    vs_field_weight *fw;
+
+    if ((rc = field_weights(c, "text_weights", o, &fw, &p.n_weights)))
+      return rc;
+    p.weights = fw;
   }
   if ((rc = vs__arg_uint(c, "candidates", 0, 1, c->cfg->max_k, 1, &v)))
     return rc;
@@ -795,18 +804,21 @@ const vs__method vs__methods[] = {
     {"create_collection", m_create_collection, VS__ON_WORKER,
      "name dim metric index text_fields language bm25"},
     {"drop_collection", m_drop_collection, VS__ON_WORKER, "name"},
-    {"list_collections", m_list_collections, VS__ON_WORKER, ""},
-    {"describe_collection", m_describe_collection, VS__ON_WORKER, "name"},
+    {"list_collections", m_list_collections, VS__ON_WORKER, "", 1},
+    {"describe_collection", m_describe_collection, VS__ON_WORKER, "name", 1},
     {"upsert", m_upsert, VS__ON_WORKER, "collection points"},
     {"delete", m_delete, VS__ON_WORKER, "collection ids filter"},
-    {"get", m_get, VS__ON_WORKER, "collection ids with_vector with_payload"},
-    {"count", m_count, VS__ON_WORKER, "collection filter"},
-    {"search", m_search, VS__ON_WORKER, QUERY_ARGS " vector exact"},
-    {"search_batch", m_search_batch, VS__ON_WORKER, QUERY_ARGS " vectors exact"},
-    {"text_search", m_text_search, VS__ON_WORKER, QUERY_ARGS " query weights"},
+    {"get", m_get, VS__ON_WORKER, "collection ids with_vector with_payload", 1},
+    {"count", m_count, VS__ON_WORKER, "collection filter", 1},
+    {"search", m_search, VS__ON_WORKER, QUERY_ARGS " vector exact", 1},
+    {"search_batch", m_search_batch, VS__ON_WORKER, QUERY_ARGS " vectors exact", 1},
+    {"text_search", m_text_search, VS__ON_WORKER, QUERY_ARGS " query weights", 1},
     {"hybrid_search", m_hybrid_search, VS__ON_WORKER,
-     QUERY_ARGS " vector query fusion rrf_k weights candidates group_by group_size mmr explain"},
-    {"recommend", m_recommend, VS__ON_WORKER, QUERY_ARGS " positive negative"},
+     QUERY_ARGS
+     " vector query fusion rrf_k weights text_weights candidates group_by group_size mmr "
+     "explain",
+     1},
+    {"recommend", m_recommend, VS__ON_WORKER, QUERY_ARGS " positive negative", 1},
     {"rebuild", m_rebuild, VS__ON_WORKER, "collection index"},
 };
 const size_t vs__n_methods = sizeof vs__methods / sizeof vs__methods[0];

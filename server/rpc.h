@@ -46,6 +46,9 @@ typedef struct vs__method {
   vs__method_fn fn; /* NULL for the loop-thread methods, which loop.c answers */
   int where;        /* VS__ON_* */
   const char *args; /* the argument names it accepts, space separated */
+  /* Only reads: not run at all when its connection has closed before a
+   * worker picks it up (nobody would read the answer).  Writes always run. */
+  int reads_only;
 } vs__method;
 
 /* The method table (methods.c), vs__n_methods entries. */
@@ -57,10 +60,12 @@ const vs__method *vs__method_find(const char *name, size_t len);
 
 /* ---- requests (loop.c) ------------------------------------------------ */
 
-/* One request's envelope [0, msgid, method, params], pointing into the
- * decoded message (it lives as long as the msgpack_unpacked). */
+/* One request's envelope [0, msgid, method, params], or a notification's
+ * [2, method, params] (run the same way, its answer never sent), pointing
+ * into the decoded message (it lives as long as the msgpack_unpacked). */
 typedef struct vs__request {
-  uint32_t msgid;               /* 0 when none could be read */
+  int notify;                   /* a notification: no response */
+  uint32_t msgid;               /* 0 when none could be read (and for notifications) */
   const char *name;             /* the method's name, not NUL-terminated */
   size_t name_len;              /* its length in bytes */
   const vs__method *m;          /* NULL for an unknown method */

@@ -331,7 +331,8 @@ MALFORMED = [
     (msgpack.packb({"a": 1}), "bad_request", 0),                     # not an array
     (msgpack.packb("ping"), "bad_request", 0),                       # a bare string
     (msgpack.packb([1, 5, None, None]), "bad_request", 5),           # a response, not a request
-    (msgpack.packb([2, "ping", []]), "bad_request", 0),              # a notification
+    (msgpack.packb([2, 5, []]), "bad_request", 0),                   # notification, method 5
+    (msgpack.packb([2, "ping"]), "bad_request", 0),                  # notification, no params
     (msgpack.packb([0, 6, "ping"]), "bad_request", 6),               # missing params
     (msgpack.packb([0, "x", "ping", []]), "bad_request", 0),         # msgid not an integer
     (msgpack.packb([0, -1, "ping", []]), "bad_request", 0),          # negative msgid
@@ -437,6 +438,10 @@ def invalid_requests():
         ("hybrid_search", {"collection": "docs", "k": 3}, "bad_request"),
         ("hybrid_search", {"collection": "docs", "query": "fox", "fusion": "max"}, "bad_request"),
         ("hybrid_search", {"collection": "docs", "query": "fox", "candidates": 20000}, "too_large"),
+        ("hybrid_search", {"collection": "docs", "query": "fox", "text_weights": [1]},
+         "bad_request"),
+        ("hybrid_search", {"collection": "docs", "query": "fox", "text_weights": {"text": "x"}},
+         "bad_request"),
         ("recommend", {"collection": "items", "positive": [123456]}, "not_found"),
         ("recommend", {"collection": "items", "positive": []}, "bad_request"),
         ("rebuild", {"collection": "items", "index": "Bogus"}, "bad_request"),
@@ -462,6 +467,32 @@ def test_invalid(port, keep):
           "no point of a failed upsert was written")
     check(c.ok("list_collections") and len(c.ok("list_collections")) == 2, "no collection created")
     check(keep.ok("ping") == "pong", "other connection still served")
+    c.close()
+
+
+def test_notifications(port):
+    """Notifications [2, method, params] run and are never answered, failed
+    ones included; the connection stays open."""
+    c = Client(port)
+    c.send(msgpack.packb([2, "upsert", [{"collection": "items", "points": [
+        {"id": 4242, "vector": vec(42), "payload": {"n": 4242}}]}]], use_bin_type=True))
+    c.send(msgpack.packb([2, "no_such_method", []]))
+    c.send(msgpack.packb([2, "search", [{"collection": "nope", "vector": vec(1)}]]))
+    c.send(msgpack.packb([2, "ping", []]))
+    got = None
+    for attempt in range(200):
+        msgid = c.request("get", {"collection": "items", "ids": [4242]})
+        r = c.recv()
+        check(r is not None and r[0] == 1 and r[1] == msgid and r[2] is None,
+              "only the request is answered: %r" % (r,))
+        if r is None or r[1] != msgid:
+            break
+        got = r[3][0]
+        if got is not None:
+            break
+        time.sleep(0.01)
+    check(got is not None and got["payload"] == {"n": 4242}, "a notified upsert lands %r" % got)
+    c.ok("delete", {"collection": "items", "ids": [4242]})
     c.close()
 
 
@@ -611,6 +642,29 @@ def test_batching(tmp):
     print("batching:", attempt, st["search_batches"], st["batched_searches"])
     check(batches > 0 and st["batched_searches"] >= 2 * batches,
           "searches were batched: %r" % {k: st[k] for k in ("search_batches", "batched_searches")})
+    # Queries of a connection that is gone are not run: 120 exact scans of
+    # 20,000 points sent, then a reset.
+    c.ok("create_collection", {"name": "big", "dim": 64, "metric": "l2", "index": "Flat"})
+    for base in range(0, 20000, 5000):
+        c.ok("upsert", {"collection": "big", "points": [
+            {"id": i, "vector": f32([math.sin(i * 0.01 + j) for j in range(64)])}
+            for i in range(base, base + 5000)]})
+    gone = Client(srv.port)
+    gone.send(b"".join(msgpack.packb([0, i, "search", [{"collection": "big", "exact": True,
+                                                        "vector": f32([0.5] * 64)}]])
+                       for i in range(120)))
+    gone.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    gone.close()  # a reset: the server's next read fails
+    abandoned = 0
+    for _ in range(100):
+        st = c.ok("stats")
+        abandoned = st["abandoned_requests"]
+        if st["in_flight"] == 0:
+            break
+        time.sleep(0.05)
+    print("abandoned:", abandoned)
+    check(abandoned > 0, "queries of a reset connection are not run (%d)" % abandoned)
+    check(c.ok("count", {"collection": "big"}) == 20000, "the server serves on after a reset")
     c.close()
     srv.stop()
     # --max-batch 1: no batches.
@@ -642,6 +696,7 @@ def main():
             test_flood(srv.port)
             test_malformed(srv.port, keep)
             test_invalid(srv.port, keep)
+            test_notifications(srv.port)
             # Graceful shutdown with requests in flight: they are answered.
             w = Client(srv.port)
             blob = b"".join(msgpack.packb([0, 9000 + i, "upsert", [{"collection": "items", "points": [

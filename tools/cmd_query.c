@@ -1112,9 +1112,6 @@ static int check_query_args(query_args *a) {
   if (a->token_file && a->connect == NULL)
     return complain(2, "query", "--token-file authenticates with a server: give --connect too");
   a->hybrid = (vec && txt) || a->h.group_by || a->h.mmr_lambda > 0;
-  /* The server's hybrid_search has leg weights but no field weights. */
-  if (a->connect && a->hybrid && a->weights)
-    return complain(2, "query", "--weights: a server's hybrid search takes no text field weights");
   /* Fusion options on a search that fuses nothing are refused likewise. */
   if (a->fusion_opt && !a->hybrid)
     return complain(2, "query",

@@ -500,6 +500,15 @@ int remote_search(remote *r, const char *name, const vs_search_params *p, vs_hit
   return call(r, "search", &a, hits, n, err);
 }
 
+/* Text field weights: {field: weight}. */
+static void pack_field_weights(msgpack_packer *pk, const vs_field_weight *w, size_t n) {
+  msgpack_pack_map(pk, n);
+  for (size_t i = 0; i < n; i++) {
+    pack_cstr(pk, w[i].field);
+    msgpack_pack_double(pk, (double)w[i].weight);
+  }
+}
+
 int remote_text_search(remote *r, const char *name, const vs_text_params *p, vs_hit **hits,
                        size_t *n, vs_error *err) {
   args a;
@@ -508,13 +517,8 @@ int remote_text_search(remote *r, const char *name, const vs_text_params *p, vs_
               p->n_payload_fields);
   msgpack_pack_str(arg(&a, "query"), p->len);
   msgpack_pack_str_body(&a.pk, p->text, p->len);
-  if (p->n_weights) {
-    msgpack_pack_map(arg(&a, "weights"), p->n_weights);
-    for (size_t i = 0; i < p->n_weights; i++) {
-      pack_cstr(&a.pk, p->weights[i].field);
-      msgpack_pack_double(&a.pk, (double)p->weights[i].weight);
-    }
-  }
+  if (p->n_weights)
+    pack_field_weights(arg(&a, "weights"), p->weights, p->n_weights);
   return call(r, "text_search", &a, hits, n, err);
 }
 
@@ -541,6 +545,8 @@ int remote_hybrid_search(remote *r, const char *name, const vs_hybrid_params *p,
     pack_cstr(&a.pk, "text");
     msgpack_pack_double(&a.pk, p->text_weight);
   }
+  if (p->n_weights)
+    pack_field_weights(arg(&a, "text_weights"), p->weights, p->n_weights);
   if (p->candidates)
     msgpack_pack_uint64(arg(&a, "candidates"), (uint64_t)p->candidates);
   if (p->group_by)
