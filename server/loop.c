@@ -46,12 +46,13 @@
  * Fashion-MNIST, batching gained 2.9x instead of 3.9x on Flat and lost
  * 20% on IVF256,Flat instead of gaining 15%.
  *
- * Metrics: with cfg->metrics_file set, a timer on the loop thread writes the
- * statistics in Prometheus text format every METRICS_PERIOD_MS, and once
- * more after the last connection closed at shutdown.  Each write goes to
- * PATH.tmp, which is then renamed over PATH, so a scraper (node_exporter's
- * textfile collector, say) never reads a half-written file.  The file is a
- * few kilobytes; writing it synchronously costs the loop microseconds.
+ * Metrics: with cfg->metrics_file set, a timer on the loop thread formats
+ * the statistics in Prometheus text format every METRICS_PERIOD_MS and a
+ * worker writes them (a slow disk never stalls the loop); they are written
+ * once at start and once more after the last connection closed at
+ * shutdown.  Each write goes to PATH.tmp, which is then renamed over PATH,
+ * so a scraper (node_exporter's textfile collector, say) never reads a
+ * half-written file.
  */
 #include <arpa/inet.h>
 #include <cblas.h> /* OpenBLAS's: openblas_set_num_threads() */
@@ -110,6 +111,7 @@ struct server {
   uv_signal_t sigint, sigterm;
   uv_timer_t metrics_timer;
   int metrics_failing; /* the last metrics write failed (logged once) */
+  int metrics_busy;    /* a worker is writing the metrics file */
   vs_db *db;
   const vs_server_config *cfg;
   vs__stats *stats;
@@ -1057,12 +1059,11 @@ static void on_signal(uv_signal_t *h, int signum) {
 /* ---- timeouts --------------------------------------------------------- */
 
 #define SECOND_NS 1000000000ull
-#define SHUTDOWN_GRACE_S 10 /* after SIGINT/SIGTERM, then connections are closed */
-#define PREAUTH_IDLE_S 10   /* to authenticate, when a token is required */
+#define PREAUTH_IDLE_S 10 /* to authenticate, when a token is required */
 
 /* Once a second: close connections silent for too long (idle, holding a
  * partial message, or not authenticating), and every connection once a
- * shutdown has waited SHUTDOWN_GRACE_S for clients that do not read. */
+ * shutdown has waited cfg->shutdown_timeout for clients that do not read. */
 static void on_house_timer(uv_timer_t *t) {
   server *s = t->data;
   uint64_t now = uv_hrtime();
@@ -1074,7 +1075,7 @@ static void on_house_timer(uv_timer_t *t) {
     next = c->next;
     if (c->closed)
       continue;
-    if (s->stopping && (now - s->stopping_ns) / SECOND_NS >= SHUTDOWN_GRACE_S)
+    if (s->stopping && (now - s->stopping_ns) / SECOND_NS >= cfg->shutdown_timeout)
       close_conn(c, "shutdown deadline");
     else if (cfg->token && !c->authed && quiet >= PREAUTH_IDLE_S)
       close_conn(c, "not authenticated in time");
@@ -1087,23 +1088,15 @@ static void on_house_timer(uv_timer_t *t) {
 
 /* ---- metrics ------------------------------------------------------------ */
 
-/* Write the Prometheus text metrics to cfg->metrics_file through PATH.tmp.
- * A failure is logged when it starts and when it ends, not every second. */
-static void write_metrics(server *s) {
-  const char *path = s->cfg->metrics_file;
-  char tmp[4096];
-  FILE *f;
-  int bad, e = 0;
+/* The Prometheus text metrics, formatted in memory (malloc'd, *len
+ * bytes), or NULL. */
+static char *metrics_text(server *s, size_t *len) {
+  char *text = NULL;
+  FILE *f = open_memstream(&text, len);
+  int bad;
 
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-    e = ENAMETOOLONG;
-    goto fail;
-  }
-  f = fopen(tmp, "w");
-  if (!f) {
-    e = errno;
-    goto fail;
-  }
+  if (!f)
+    return NULL;
   fprintf(f,
           "# HELP vsearch_uptime_seconds Seconds since the server started listening.\n"
           "# TYPE vsearch_uptime_seconds gauge\n"
@@ -1133,34 +1126,100 @@ static void write_metrics(server *s) {
           (unsigned long long)s->total_conns, s->inflight, s->cfg->threads,
           (unsigned long long)atomic_load(&s->batches),
           (unsigned long long)atomic_load(&s->batched), (unsigned long long)s->abandoned);
-  bad = vs__stats_prometheus(s->stats, f) != 0 || fflush(f) != 0;
-  if (bad)
-    e = errno;
-  if (fclose(f) != 0 && !bad) {
-    bad = 1;
-    e = errno;
+  bad = vs__stats_prometheus(s->stats, f) != 0;
+  if (fclose(f) != 0 || bad) {
+    free(text);
+    return NULL;
   }
-  if (!bad && rename(tmp, path) != 0) {
-    bad = 1;
-    e = errno;
-  }
-  if (bad) {
-    remove(tmp);
-    goto fail;
-  }
-  if (s->metrics_failing)
-    say("metrics: writing %s again", path);
-  s->metrics_failing = 0;
-  return;
+  return text;
+}
 
-fail:
-  if (!s->metrics_failing)
-    say("metrics: cannot write %s: %s", path, strerror(e ? e : EIO));
-  s->metrics_failing = 1;
+/* Write text to path through PATH.tmp and a rename: 0, or an errno. */
+static int metrics_put(const char *path, const char *text, size_t len) {
+  char tmp[4096];
+  FILE *f;
+  int e = 0;
+
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+    return ENAMETOOLONG;
+  if (!(f = fopen(tmp, "w")))
+    return errno;
+  if (fwrite(text, 1, len, f) != len || fflush(f) != 0)
+    e = errno ? errno : EIO;
+  if (fclose(f) != 0 && !e)
+    e = errno ? errno : EIO;
+  if (!e && rename(tmp, path) != 0)
+    e = errno;
+  if (e)
+    remove(tmp);
+  return e;
+}
+
+/* Log a failure when it starts and when it ends, not every second. */
+static void metrics_outcome(server *s, int e) {
+  const char *path = s->cfg->metrics_file;
+
+  if (e && !s->metrics_failing)
+    say("metrics: cannot write %s: %s", path, strerror(e));
+  else if (!e && s->metrics_failing)
+    say("metrics: writing %s again", path);
+  s->metrics_failing = e != 0;
+}
+
+/* Write the metrics file now, on this thread (at start and at the end). */
+static void write_metrics(server *s) {
+  size_t len = 0;
+  char *text = metrics_text(s, &len);
+
+  metrics_outcome(s, text ? metrics_put(s->cfg->metrics_file, text, len) : ENOMEM);
+  free(text);
+}
+
+/* Every second: the loop formats the text (microseconds), a worker writes
+ * the file, so a slow disk never stalls the loop.  One write at a time; a
+ * tick that finds the last one still going is skipped. */
+typedef struct metrics_job {
+  uv_work_t work;
+  server *s;
+  char *text;
+  size_t len;
+  int err;
+} metrics_job;
+
+static void metrics_work(uv_work_t *w) {
+  metrics_job *j = w->data;
+  j->err = metrics_put(j->s->cfg->metrics_file, j->text, j->len);
+}
+
+static void metrics_done(uv_work_t *w, int status) {
+  metrics_job *j = w->data;
+
+  (void)status;
+  metrics_outcome(j->s, j->err);
+  j->s->metrics_busy = 0;
+  free(j->text);
+  free(j);
 }
 
 static void on_metrics_timer(uv_timer_t *t) {
-  write_metrics(t->data);
+  server *s = t->data;
+  metrics_job *j;
+
+  if (s->metrics_busy)
+    return;
+  if (!(j = calloc(1, sizeof *j)) || !(j->text = metrics_text(s, &j->len))) {
+    free(j);
+    metrics_outcome(s, ENOMEM);
+    return;
+  }
+  j->s = s;
+  j->work.data = j;
+  if (uv_queue_work(&s->loop, &j->work, metrics_work, metrics_done) != 0) {
+    free(j->text);
+    free(j);
+    return;
+  }
+  s->metrics_busy = 1;
 }
 
 void vs_server_config_init(vs_server_config *cfg) {
@@ -1177,6 +1236,7 @@ void vs_server_config_init(vs_server_config *cfg) {
   cfg->max_connections = 1024;
   cfg->threads = 4;
   cfg->max_batch = 32;
+  cfg->shutdown_timeout = 10;
 }
 
 static void walk_close(uv_handle_t *h, void *arg) {

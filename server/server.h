@@ -19,23 +19,25 @@
 /* What `vsearch serve` was asked for.  Strings are caller-owned and must
  * outlive vs_server_run(). */
 typedef struct vs_server_config {
-  const char *host;         /* IPv4 or IPv6 address to bind, e.g. "127.0.0.1" */
-  int port;                 /* 0 = let the kernel pick one (printed on stdout) */
-  const char *token;        /* NULL: no authentication; else the shared secret */
-  size_t max_message;       /* bytes of one message (64 MiB) */
-  size_t max_k;             /* k and candidate depths (10000) */
-  size_t max_points;        /* points, ids or vectors per call (10000) */
-  unsigned max_depth;       /* msgpack nesting (32) */
-  size_t max_objects;       /* msgpack objects in one message (10,000,000: msgpack-c
-                               allocates ~24 bytes each; a 10,000 x 768 upsert of
-                               float arrays takes 7.7 million) */
-  unsigned max_connections; /* open connections (1024) */
-  unsigned idle_timeout;    /* seconds a connection may stay silent with nothing pending (300) */
-  unsigned read_timeout;    /* seconds a partial message may wait for its next bytes (30) */
-  unsigned threads;         /* workers; only reported (UV_THREADPOOL_SIZE sets them) */
-  unsigned max_batch;       /* concurrent plain searches answered together (32); 1: never */
-  const char *metrics_file; /* NULL, or where the Prometheus text metrics are written
-                               every second and at shutdown (via PATH.tmp and a rename) */
+  const char *host;          /* IPv4 or IPv6 address to bind, e.g. "127.0.0.1" */
+  int port;                  /* 0 = let the kernel pick one (printed on stdout) */
+  const char *token;         /* NULL: no authentication; else the shared secret */
+  size_t max_message;        /* bytes of one message (64 MiB) */
+  size_t max_k;              /* k and candidate depths (10000) */
+  size_t max_points;         /* points, ids or vectors per call (10000) */
+  unsigned max_depth;        /* msgpack nesting (32) */
+  size_t max_objects;        /* msgpack objects in one message (10,000,000: msgpack-c
+                                allocates ~24 bytes each; a 10,000 x 768 upsert of
+                                float arrays takes 7.7 million) */
+  unsigned max_connections;  /* open connections (1024) */
+  unsigned idle_timeout;     /* seconds a connection may stay silent with nothing pending (300) */
+  unsigned read_timeout;     /* seconds a partial message may wait for its next bytes (30) */
+  unsigned shutdown_timeout; /* seconds a stopping server waits for clients that do not read
+                                their answers before it closes them (10) */
+  unsigned threads;          /* workers; only reported (UV_THREADPOOL_SIZE sets them) */
+  unsigned max_batch;        /* concurrent plain searches answered together (32); 1: never */
+  const char *metrics_file;  /* NULL, or where the Prometheus text metrics are written
+                                every second and at shutdown (via PATH.tmp and a rename) */
 } vs_server_config;
 
 /* Fill `cfg` with the defaults of DESIGN.md section 5. */

@@ -131,6 +131,10 @@ def main():
         check(types.get("vsearch_errors_total") == "counter", "errors_total is a counter")
         check(types.get("vsearch_request_latency_ms") == "summary", "latency is a summary")
         check(types.get("vsearch_uptime_seconds") == "gauge", "uptime is a gauge")
+        for name in ("vsearch_search_batches_total", "vsearch_batched_searches_total",
+                     "vsearch_abandoned_requests_total"):
+            check(types.get(name) == "counter" and get(samples, name) == 0,
+                  "%s is a counter at 0: %r" % (name, get(samples, name)))
         check(get(samples, "vsearch_requests_total", method="ping") == pings,
               "the pings are counted: %r" % get(samples, "vsearch_requests_total", method="ping"))
         check(get(samples, "vsearch_errors_total", method="ping") == 0, "pings had no errors")

@@ -667,6 +667,21 @@ def test_batching(tmp):
     check(c.ok("count", {"collection": "big"}) == 20000, "the server serves on after a reset")
     c.close()
     srv.stop()
+    # A stopping server waits --shutdown-timeout for a client that does not
+    # read its answers (40 of 2.7 MB each), then closes it and exits.
+    srv = Server(db, "--shutdown-timeout", "1")
+    stuck = Client(srv.port)
+    stuck.send(b"".join(msgpack.packb([0, i, "search", [{"collection": "big", "k": 10000,
+                                                          "with_vector": True,
+                                                          "vector": f32([0.5] * 64)}]])
+                        for i in range(40)))
+    time.sleep(1.0)
+    t0 = time.time()
+    rc, log = srv.stop()
+    took = time.time() - t0
+    check(rc == 0 and 0.9 < took < 8 and "shutdown deadline" in log,
+          "shutdown deadline: exit %d after %.1f s\n%s" % (rc, took, log[-400:]))
+    stuck.close()
     # --max-batch 1: no batches.
     srv = Server(db, "--max-batch", "1")
     c = Client(srv.port)

@@ -24,7 +24,8 @@ static int serve_usage(void) {
                   "         [--threads N] [--token-file F] [--no-sync] [--max-message BYTES]\n"
                   "         [--max-k N] [--max-points N] [--max-depth N] [--max-objects N]\n"
                   "         [--max-connections N] [--metrics-file PATH] [--idle-timeout S (300)]\n"
-                  "         [--read-timeout S (30)] [--max-batch N (32; 1 = no batching)]\n");
+                  "         [--read-timeout S (30)] [--shutdown-timeout S (10)]\n"
+                  "         [--max-batch N (32; 1 = no batching)]\n");
   return 2;
 }
 
@@ -166,6 +167,10 @@ int cmd_serve(int argc, char **argv) {
       if (parse_u64(a, val, 1, 3600, &v))
         return 2;
       cfg.read_timeout = (unsigned)v;
+    } else if (!strcmp(a, "--shutdown-timeout")) {
+      if (parse_u64(a, val, 1, 3600, &v))
+        return 2;
+      cfg.shutdown_timeout = (unsigned)v;
     } else if (!strcmp(a, "--max-batch")) {
       /* Concurrent plain searches answered together (server/loop.c). */
       if (parse_u64(a, val, 1, VS_BATCH_MAX, &v))
