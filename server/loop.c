@@ -22,6 +22,16 @@
  * (SIGINT/SIGTERM) drains every connection the same way after closing the
  * listener; uv_run() returns when the last handle is closed.
  *
+ * Memory: cfg->max_memory bounds what the connections hold between them:
+ * their read buffers, and each request in flight (its bytes, and 24 bytes
+ * for each msgpack object it decodes to, what msgpack-c spends).  A
+ * message that would need a read buffer beyond the budget is refused
+ * `overloaded` and its connection closed (it cannot be read without the
+ * room); a request that would take the budget past its limit is answered
+ * `overloaded`, the connection staying open, unless nothing else is in
+ * flight (so one message under the size limit always gets through).
+ * Responses waiting to be sent are bounded per connection (below).
+ *
  * Backpressure: a connection stops reading (and framing what it has read)
  * while it has PIPELINE_MAX requests in flight, WRITES_MAX responses or
  * more than WRITE_QUEUE_MAX bytes waiting to be sent;
@@ -97,6 +107,7 @@ struct conn {
   unsigned writes;   /* uv_write calls not yet completed */
   int reading, draining, closed, close_done, authed;
   int stalled;      /* framing stopped for unsent responses: resume as they go */
+  int over_budget;  /* its buffer could not grow within cfg->max_memory */
   _Atomic int gone; /* closed: read by the workers (reads-only requests are then skipped) */
   /* The scan of the incomplete message at the start of buf, kept so that
    * each read scans only the new bytes (not the whole prefix again). */
@@ -130,6 +141,8 @@ struct server {
   uv_async_t bdone_async;            /* tells the loop about bdone */
   _Atomic uint64_t batches, batched; /* batches of 2 or more, and their searches */
   uint64_t abandoned;                /* reads-only requests skipped: their connection closed */
+  size_t mem;                        /* bytes held: read buffers and requests in flight */
+  uint64_t mem_refused;              /* messages and requests refused for the memory budget */
 };
 
 typedef struct req {
@@ -149,6 +162,7 @@ typedef struct req {
   int bstate;        /* B_* under srv->bmu */
   int after_seen;    /* its after-work callback ran before its batch ended (bmu) */
   int abandoned;     /* not run: its connection closed first (see vs__method.reads_only) */
+  size_t cost;       /* its share of srv->mem */
   struct req *bnext; /* on the batch queue, or on bdone */
 } req;
 
@@ -188,6 +202,7 @@ static void pump(conn *c);
 static void maybe_free(conn *c) {
   if (!c->close_done || c->inflight > 0)
     return;
+  c->srv->mem -= c->cap;
   free(c->buf);
   free(c);
 }
@@ -313,6 +328,7 @@ static void protocol_error(conn *c, uint32_t msgid, int rc, const char *message)
 /* ---- requests ------------------------------------------------------------ */
 
 static void req_free(req *r) {
+  r->srv->mem -= r->cost;
   msgpack_unpacked_destroy(&r->msg);
   msgpack_sbuffer_destroy(&r->out);
   free(r->bytes);
@@ -669,7 +685,7 @@ static void run_on_loop(req *r) {
       r->c->draining = 1; /* one guess per connection: no online brute force */
     }
   } else if (r->rc == VS_OK) { /* stats */
-    msgpack_pack_map(&pk, 8 + vs__stats_pack(s->stats, NULL));
+    msgpack_pack_map(&pk, 10 + vs__stats_pack(s->stats, NULL));
     vs__pack_cstr(&pk, "uptime_s");
     msgpack_pack_double(&pk, (double)(uv_hrtime() - s->started_ns) / 1e9);
     vs__pack_cstr(&pk, "connections");
@@ -686,6 +702,10 @@ static void run_on_loop(req *r) {
     msgpack_pack_uint64(&pk, atomic_load(&s->batched));
     vs__pack_cstr(&pk, "abandoned_requests");
     msgpack_pack_uint64(&pk, s->abandoned);
+    vs__pack_cstr(&pk, "memory_bytes");
+    msgpack_pack_uint64(&pk, s->mem);
+    vs__pack_cstr(&pk, "memory_refusals");
+    msgpack_pack_uint64(&pk, s->mem_refused);
     vs__stats_pack(s->stats, &pk);
   }
   if (r->rc != VS_OK)
@@ -768,7 +788,7 @@ int vs__request_args(vs__request *rq, vs_error *err) {
 
 /* Decode and dispatch one scanned message of `n` bytes.  Returns 0, or -1
  * when it was not MessagePack-RPC (the connection is then draining). */
-static int handle_message(conn *c, const uint8_t *p, size_t n) {
+static int handle_message(conn *c, const uint8_t *p, size_t n, size_t objects) {
   server *s = c->srv;
   vs_error err = VS_ERROR_INIT;
   vs__request rq;
@@ -783,6 +803,8 @@ static int handle_message(conn *c, const uint8_t *p, size_t n) {
   }
   memcpy(r->bytes, p, n);
   r->srv = s;
+  r->cost = n + 24 * objects; /* the copy, and msgpack-c's objects */
+  s->mem += r->cost;
   r->c = c;
   r->t0 = uv_hrtime();
   r->work.data = r;
@@ -821,6 +843,14 @@ static int handle_message(conn *c, const uint8_t *p, size_t n) {
   if (s->inflight >= s->inflight_max) {
     r->rc = VS_EOVERLOAD;
     pack_error(&r->out, rq.msgid, VS_EOVERLOAD, "too many requests in flight; retry later");
+    req_done(r);
+    return 0;
+  }
+  if (s->inflight > 0 && s->mem > s->cfg->max_memory) {
+    s->mem_refused++;
+    r->rc = VS_EOVERLOAD;
+    pack_error(&r->out, rq.msgid, VS_EOVERLOAD,
+               "the server's memory budget (--max-memory) is in use; retry later");
     req_done(r);
     return 0;
   }
@@ -900,7 +930,7 @@ static void pump(conn *c) {
       protocol_error(c, 0, rc, m);
       break;
     }
-    if (handle_message(c, c->buf + off, used))
+    if (handle_message(c, c->buf + off, used, c->scan.objects))
       break;
     off += used;
   }
@@ -924,11 +954,19 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
 
     while (ncap - c->len < READ_CHUNK)
       ncap *= 2;
-    nb = realloc(c->buf, ncap);
-    if (!nb) {
+    /* Room for the usual small messages is always given; a large one's
+     * only within the budget. */
+    if (ncap > 2 * READ_CHUNK && c->srv->mem + (ncap - c->cap) > c->srv->cfg->max_memory) {
+      c->over_budget = 1;
       *b = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
       return;
     }
+    nb = realloc(c->buf, ncap);
+    if (!nb) {
+      *b = uv_buf_init(NULL, 0);
+      return;
+    }
+    c->srv->mem += ncap - c->cap;
     c->buf = nb;
     c->cap = ncap;
   }
@@ -946,6 +984,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
       c->draining = 1;
       update_reading(c);
       maybe_close(c);
+    } else if (nread == UV_ENOBUFS && c->over_budget) {
+      c->srv->mem_refused++;
+      protocol_error(c, 0, VS_EOVERLOAD,
+                     "the server's memory budget (--max-memory) is in use: message refused; "
+                     "retry later");
+      maybe_close(c);
     } else {
       close_conn(c, uv_strerror((int)nread));
     }
@@ -957,6 +1001,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
   maybe_close(c);
   /* A buffer that grew for one large message shrinks back once it is gone. */
   if (c->len == 0 && c->cap > 4 * READ_CHUNK && !c->closed) {
+    c->srv->mem -= c->cap;
     free(c->buf);
     c->buf = NULL;
     c->cap = 0;
@@ -1237,6 +1282,7 @@ void vs_server_config_init(vs_server_config *cfg) {
   cfg->threads = 4;
   cfg->max_batch = 32;
   cfg->shutdown_timeout = 10;
+  cfg->max_memory = (size_t)1 << 30;
 }
 
 static void walk_close(uv_handle_t *h, void *arg) {

@@ -30,6 +30,8 @@ typedef struct vs_server_config {
                                 allocates ~24 bytes each; a 10,000 x 768 upsert of
                                 float arrays takes 7.7 million) */
   unsigned max_connections;  /* open connections (1024) */
+  size_t max_memory;         /* bytes the connections' read buffers and requests in flight
+                                may hold together (1 GiB; see server/loop.c) */
   unsigned idle_timeout;     /* seconds a connection may stay silent with nothing pending (300) */
   unsigned read_timeout;     /* seconds a partial message may wait for its next bytes (30) */
   unsigned shutdown_timeout; /* seconds a stopping server waits for clients that do not read

@@ -570,6 +570,48 @@ def test_timeouts(tmp):
           "timeouts logged (%d):\n%s" % (rc, log))
 
 
+def test_memory(tmp):
+    """--max-memory bounds what the connections hold together: a message
+    that needs a read buffer past it is refused and its connection closed;
+    requests that would take it past the limit while others are in flight
+    are answered overloaded on an open connection; the accounting returns
+    to the connections' buffers afterwards."""
+    db = os.path.join(tmp, "memdb")
+    srv = Server(db, "--max-memory", str(1 << 20))
+    c = Client(srv.port)
+    c.ok("create_collection", {"name": "m", "dim": 64, "metric": "l2", "index": "Flat"})
+    for base in range(0, 20000, 1000):
+        c.ok("upsert", {"collection": "m", "points": [
+            {"id": i, "vector": f32([math.cos(i * 0.01 + j) for j in range(64)])}
+            for i in range(base, base + 1000)]})
+    big = Client(srv.port)
+    big.send(msgpack.packb([0, 1, "ping", [{"x": b"\0" * (2 << 20)}]], use_bin_type=True))
+    r = big.recv()
+    check(r is not None and code(r[2]) == "overloaded" and big.closed(),
+          "a 2 MiB message over a 1 MiB budget is refused: %r" % (r if r is None else r[:3],))
+    check(c.ok("ping") == "pong", "others are served")
+    burst = Client(srv.port)
+    burst.send(b"".join(msgpack.packb([0, i, "search", [{"collection": "m", "exact": True,
+                                                         "vector": f32([0.5] * 64),
+                                                         "exclude": list(range(10000))}]])
+                        for i in range(8)))
+    codes = []
+    for _ in range(8):
+        r = burst.recv()
+        codes.append(None if r is None else code(r[2]))
+    check(codes.count("overloaded") >= 1 and codes.count(None) >= 1,
+          "a burst over the budget: some run, some overloaded %r" % codes)
+    check(c.ok("count", {"collection": "m"}) == 20000, "the connection stays open, data intact")
+    burst.close()
+    time.sleep(0.2)
+    st = c.ok("stats")
+    check(st["memory_refusals"] >= 1 + codes.count("overloaded") and
+          st["memory_bytes"] <= 4 * 65536,
+          "memory accounting: %r" % {k: st[k] for k in ("memory_bytes", "memory_refusals")})
+    c.close()
+    srv.stop()
+
+
 def test_batching(tmp):
     """Concurrent searches answered together (--max-batch) get what each
     gets alone: plain searches of two collections and shapes batch, the
@@ -743,6 +785,7 @@ def main():
         test_auth(tmp)
         test_timeouts(tmp)
         test_batching(tmp)
+        test_memory(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d checks, %d failures" % (CHECKS, len(FAILURES)))

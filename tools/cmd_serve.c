@@ -25,7 +25,7 @@ static int serve_usage(void) {
                   "         [--max-k N] [--max-points N] [--max-depth N] [--max-objects N]\n"
                   "         [--max-connections N] [--metrics-file PATH] [--idle-timeout S (300)]\n"
                   "         [--read-timeout S (30)] [--shutdown-timeout S (10)]\n"
-                  "         [--max-batch N (32; 1 = no batching)]\n");
+                  "         [--max-batch N (32; 1 = no batching)] [--max-memory BYTES (1 GiB)]\n");
   return 2;
 }
 
@@ -171,6 +171,11 @@ int cmd_serve(int argc, char **argv) {
       if (parse_u64(a, val, 1, 3600, &v))
         return 2;
       cfg.shutdown_timeout = (unsigned)v;
+    } else if (!strcmp(a, "--max-memory")) {
+      /* Read buffers and requests in flight, all connections together. */
+      if (parse_u64(a, val, 1u << 20, 1ull << 40, &v))
+        return 2;
+      cfg.max_memory = (size_t)v;
     } else if (!strcmp(a, "--max-batch")) {
       /* Concurrent plain searches answered together (server/loop.c). */
       if (parse_u64(a, val, 1, VS_BATCH_MAX, &v))
