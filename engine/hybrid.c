@@ -667,6 +667,8 @@ static int same_shape(const vs_search_params *a, const vs_search_params *b) {
   return 1;
 }
 
+#define SHARED_CHUNK 256 /* queries of one vs__search_shared call */
+
 /* Can a batch of one shape take vs__search_shared?  Plain queries only
  * (no filter, exclusions or exact scan), with arguments vs_search would
  * take: the others get vs_search's own answer. */
@@ -725,13 +727,21 @@ int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size
    * cut short; on any error, all, for vs_search's own messages), are each
    * a vs_search of their own (own read transaction): the cores share the
    * work, and a single query keeps to one OpenMP thread. */
-  if (shared_path(p, nq) &&
-      vs__search_shared(db, name, p, nq, part, cnt, status, &errs[0]) != VS_OK)
+  if (shared_path(p, nq)) {
+    /* In chunks: a chunk's candidates are held at once, and the index's
+     * read lock for its FAISS call. */
+    for (size_t at = 0; at < nq; at += SHARED_CHUNK) {
+      size_t m = nq - at < SHARED_CHUNK ? nq - at : SHARED_CHUNK;
+      vs_error e = VS_ERROR_INIT;
+
+      if (vs__search_shared(db, name, p + at, m, part + at, cnt + at, status + at, &e) != VS_OK)
+        for (size_t i = at; i < at + m; i++)
+          status[i] = 1; /* vs_search gives each its own answer */
+    }
+  } else {
     for (size_t i = 0; i < nq; i++)
       status[i] = 1;
-  else if (!shared_path(p, nq))
-    for (size_t i = 0; i < nq; i++)
-      status[i] = 1;
+  }
 #pragma omp parallel for schedule(dynamic, 4)
   for (size_t i = 0; i < nq; i++)
     if (status[i])

@@ -579,12 +579,18 @@ static int vector_top(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc
   memset(&sc->info, 0, sizeof(sc->info));
   if (c->dim == 0)
     return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it has no vectors", c->name);
-  rc = vs__vector_check(p->vector, p->dim, c->dim, 0, err);
-  if (rc)
-    return rc == VS_EDIM
-               ? vs__err(err, VS_EDIM, "query vector has %zu components, the collection has dim %u",
-                         p->dim, c->dim)
-               : rc;
+  {
+    vs_error e = VS_ERROR_INIT; /* its message speaks of a point: say query instead */
+
+    rc = vs__vector_check(p->vector, p->dim, c->dim, 0, &e);
+    if (rc == VS_EDIM)
+      return vs__err(err, VS_EDIM, "query vector has %zu components, the collection has dim %u",
+                     p->dim, c->dim);
+    if (rc) {
+      const char *why = strstr(e.message, ": "); /* after "point 0" */
+      return vs__err(err, rc, "query %s", why ? why + 2 : e.message);
+    }
+  }
   sc->q = vs__malloc(c->dim * sizeof(float));
   if (sc->q == NULL)
     return vs__err(err, VS_ENOMEM, "out of memory");

@@ -106,9 +106,10 @@ struct conn {
   unsigned inflight; /* requests on the thread pool */
   unsigned writes;   /* uv_write calls not yet completed */
   int reading, draining, closed, close_done, authed;
-  int stalled;      /* framing stopped for unsent responses: resume as they go */
-  int over_budget;  /* its buffer could not grow within cfg->max_memory */
-  _Atomic int gone; /* closed: read by the workers (reads-only requests are then skipped) */
+  int stalled;            /* framing stopped for unsent responses: resume as they go */
+  int over_budget;        /* its buffer could not grow within cfg->max_memory */
+  uint64_t notify_failed; /* notifications that failed (only the first is logged) */
+  _Atomic int gone;       /* closed: read by the workers (reads-only requests are then skipped) */
   /* The scan of the incomplete message at the start of buf, kept so that
    * each read scans only the new bytes (not the whole prefix again). */
   vs__mp_scanner scan;
@@ -345,9 +346,9 @@ static void req_done(req *r) {
   else
     vs__stats_record(s->stats, mi, uv_hrtime() - r->t0, r->rc != VS_OK);
   if (r->notify) { /* nobody waits for an answer: a failure is logged instead */
-    if (r->rc != VS_OK && !r->abandoned)
-      say("connection %llu: notification %s failed: %s", (unsigned long long)r->c->id,
-          r->m ? r->m->name : "(unknown method)", vs_err_wire(r->rc));
+    if (r->rc != VS_OK && !r->abandoned && r->c->notify_failed++ == 0)
+      say("connection %llu: notification %s failed: %s (its further failures go unlogged)",
+          (unsigned long long)r->c->id, r->m ? r->m->name : "(unknown method)", vs_err_wire(r->rc));
     req_free(r);
     return;
   }
@@ -513,6 +514,7 @@ static void bq_remove(server *s, req *r) {
 static void run_batch(server *s, req *r) {
   size_t threads = s->cfg->threads ? s->cfg->threads : 1;
   size_t cap = (s->blen + threads - 1) / threads, n = 0, together, ndone = 0;
+  int omp_threads;
   req **taken;
   vs__batch_item *items;
 
@@ -531,7 +533,10 @@ static void run_batch(server *s, req *r) {
     }
   }
   pthread_mutex_unlock(&s->bmu);
-  omp_set_num_threads(1); /* the pool's threads share the cores */
+  /* The pool's threads share the cores.  The setting lasts for the thread's
+   * life: put it back for the thread's next jobs (a rebuild, say). */
+  omp_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   if (n < 2) {
     if ((r->abandoned = atomic_load(&r->c->gone)) == 0)
       r->rc = vs__request_run(s->db, s->cfg, r->m, r->msgid, r->args, r->msg.zone, &r->out);
@@ -551,6 +556,7 @@ static void run_batch(server *s, req *r) {
       atomic_fetch_add(&s->batched, together);
     }
   }
+  omp_set_num_threads(omp_threads);
   pthread_mutex_lock(&s->bmu);
   r->bstate = B_DONE;
   for (size_t i = 0; i < n; i++) {
@@ -855,6 +861,8 @@ static int handle_message(conn *c, const uint8_t *p, size_t n, size_t objects) {
     return 0;
   }
   if (s->cfg->max_batch > 1 && !strcmp(r->m->name, "search")) {
+    /* Queued and handed to the pool under one lock: no batch can take it
+     * before we know the pool took it. */
     r->batchable = 1;
     pthread_mutex_lock(&s->bmu);
     r->bstate = B_QUEUED;
@@ -864,14 +872,14 @@ static int handle_message(conn *c, const uint8_t *p, size_t n, size_t objects) {
       s->bhead = r;
     s->btail = r;
     s->blen++;
+  }
+  rc = uv_queue_work(&s->loop, &r->work, work_cb, after_work_cb);
+  if (r->batchable) {
+    if (rc != 0)
+      bq_remove(s, r);
     pthread_mutex_unlock(&s->bmu);
   }
-  if (uv_queue_work(&s->loop, &r->work, work_cb, after_work_cb) != 0) {
-    if (r->batchable) {
-      pthread_mutex_lock(&s->bmu);
-      bq_remove(s, r);
-      pthread_mutex_unlock(&s->bmu);
-    }
+  if (rc != 0) {
     r->rc = VS_EINTERNAL;
     pack_error(&r->out, rq.msgid, VS_EINTERNAL, "could not queue the request");
     req_done(r);
@@ -1381,6 +1389,9 @@ int vs_server_run(vs_db *db, const vs_server_config *cfg) {
 
   uv_run(&s.loop, UV_RUN_DEFAULT);
 
+  /* Every work item has completed; a batch's last hand-over may still wait
+   * on the async handle (which does not keep the loop alive). */
+  on_bdone(&s.bdone_async);
   uv_walk(&s.loop, walk_close, NULL);
   uv_run(&s.loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&s.loop))

@@ -1395,7 +1395,7 @@ static void test_query_errors(void **state) {
   assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,,4", bin(), dir), 0);
   assert_non_null(strstr(out, "--vector must be numbers"));
   assert_int_not_equal(run(out, sizeof(out), "%s query %s/db c --vector 1,2,nan,4", bin(), dir), 0);
-  assert_non_null(strstr(out, "query 0 (--vector): vector component 2 is NaN"));
+  assert_non_null(strstr(out, "query 0 (--vector): query vector component 2 is NaN"));
   /* A text query on a collection without text fields finds nothing;
    * a hybrid one keeps the vector leg and says why the text leg went;
    * fusion options need two legs; unknown options are refused. */
