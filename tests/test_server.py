@@ -570,6 +570,15 @@ def test_timeouts(tmp):
           "timeouts logged (%d):\n%s" % (rc, log))
 
 
+def load_flat64(c, name, per_call):
+    """A Flat collection of 20,000 64-d points, upserted per_call at a time."""
+    c.ok("create_collection", {"name": name, "dim": 64, "metric": "l2", "index": "Flat"})
+    for base in range(0, 20000, per_call):
+        c.ok("upsert", {"collection": name, "points": [
+            {"id": i, "vector": f32([math.sin(i * 0.01 + j) for j in range(64)])}
+            for i in range(base, base + per_call)]})
+
+
 def test_memory(tmp):
     """--max-memory bounds what the connections hold together: a message
     that needs a read buffer past it is refused and its connection closed;
@@ -579,11 +588,7 @@ def test_memory(tmp):
     db = os.path.join(tmp, "memdb")
     srv = Server(db, "--max-memory", str(1 << 20))
     c = Client(srv.port)
-    c.ok("create_collection", {"name": "m", "dim": 64, "metric": "l2", "index": "Flat"})
-    for base in range(0, 20000, 1000):
-        c.ok("upsert", {"collection": "m", "points": [
-            {"id": i, "vector": f32([math.cos(i * 0.01 + j) for j in range(64)])}
-            for i in range(base, base + 1000)]})
+    load_flat64(c, "m", 1000)  # upserts small enough for the budget
     big = Client(srv.port)
     big.send(msgpack.packb([0, 1, "ping", [{"x": b"\0" * (2 << 20)}]], use_bin_type=True))
     r = big.recv()
@@ -686,11 +691,7 @@ def test_batching(tmp):
           "searches were batched: %r" % {k: st[k] for k in ("search_batches", "batched_searches")})
     # Queries of a connection that is gone are not run: 120 exact scans of
     # 20,000 points sent, then a reset.
-    c.ok("create_collection", {"name": "big", "dim": 64, "metric": "l2", "index": "Flat"})
-    for base in range(0, 20000, 5000):
-        c.ok("upsert", {"collection": "big", "points": [
-            {"id": i, "vector": f32([math.sin(i * 0.01 + j) for j in range(64)])}
-            for i in range(base, base + 5000)]})
+    load_flat64(c, "big", 5000)
     gone = Client(srv.port)
     gone.send(b"".join(msgpack.packb([0, i, "search", [{"collection": "big", "exact": True,
                                                         "vector": f32([0.5] * 64)}]])
