@@ -135,7 +135,10 @@ static int upsert_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
 
   u->cid = c->cid;
   for (size_t i = 0; i < u->n; i++) {
-    rc = vs__vector_check(u->points[i].vector, u->points[i].dim, c->dim, i, err);
+    char what[48];
+
+    snprintf(what, sizeof(what), "point %zu: vector", i);
+    rc = vs__vector_check(u->points[i].vector, u->points[i].dim, c->dim, what, err);
     if (rc)
       return rc;
     if (c->metric == VS_METRIC_COSINE && c->dim) {

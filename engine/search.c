@@ -564,6 +564,24 @@ static int plan_and_run(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *
   return rc;
 }
 
+/* Check query vector v (dim floats) against collection c and copy it to q
+ * (c->dim floats), normalised for cosine. */
+static int query_vector(const vs__coll *c, const float *v, size_t dim, float *q, vs_error *err) {
+  int rc = vs__vector_check(v, dim, c->dim, "query vector", err);
+
+  if (rc)
+    return rc;
+  memcpy(q, v, c->dim * sizeof(float));
+  if (c->metric == VS_METRIC_COSINE) {
+    float norm = sqrtf(vs__norm_sqr(q, c->dim));
+    if (!(norm > 0))
+      return vs__err(err, VS_EINVAL, "a zero query vector has no cosine similarity");
+    for (uint32_t j = 0; j < c->dim; j++)
+      q[j] /= norm;
+  }
+  return VS_OK;
+}
+
 /* The search proper, up to the ranked candidates in sc->top (all of
  * sc->nall, or sc->ntop when nall is 0). */
 static int vector_top(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc, vs_error *err) {
@@ -579,29 +597,11 @@ static int vector_top(vs_db *db, MDB_txn *txn, const vs__coll *c, search_ctx *sc
   memset(&sc->info, 0, sizeof(sc->info));
   if (c->dim == 0)
     return vs__err(err, VS_EINVAL, "'%s' is a text-only collection: it has no vectors", c->name);
-  {
-    vs_error e = VS_ERROR_INIT; /* its message speaks of a point: say query instead */
-
-    rc = vs__vector_check(p->vector, p->dim, c->dim, 0, &e);
-    if (rc == VS_EDIM)
-      return vs__err(err, VS_EDIM, "query vector has %zu components, the collection has dim %u",
-                     p->dim, c->dim);
-    if (rc) {
-      const char *why = strstr(e.message, ": "); /* after "point 0" */
-      return vs__err(err, rc, "query %s", why ? why + 2 : e.message);
-    }
-  }
   sc->q = vs__malloc(c->dim * sizeof(float));
   if (sc->q == NULL)
     return vs__err(err, VS_ENOMEM, "out of memory");
-  memcpy(sc->q, p->vector, c->dim * sizeof(float));
-  if (c->metric == VS_METRIC_COSINE) {
-    float norm = sqrtf(vs__norm_sqr(sc->q, c->dim));
-    if (!(norm > 0))
-      return vs__err(err, VS_EINVAL, "a zero query vector has no cosine similarity");
-    for (uint32_t j = 0; j < c->dim; j++)
-      sc->q[j] /= norm;
-  }
+  if ((rc = query_vector(c, p->vector, p->dim, sc->q, err)))
+    return rc;
   sc->ex = sc->ex_given ? sc->ex_given : &sc->own_ex;
   if (!sc->ex_given)
     rc = vs__exclude_resolve(txn, c, p->exclude, p->n_exclude, &sc->own_ex, err);
@@ -747,29 +747,10 @@ static int shared_step(vs_db *db, MDB_txn *txn, const vs__coll *c, void *ctx, vs
     rc = vs__err(err, VS_ENOMEM, "out of memory");
     goto out;
   }
-  for (size_t i = 0; i < nq && rc == VS_OK; i++) {
-    float *qi = q + i * dim;
-
-    vs_error e = VS_ERROR_INIT;
-
-    rc = vs__vector_check(p[i].vector, p[i].dim, c->dim, 0, &e);
-    if (rc) {
-      rc = rc == VS_EDIM ? vs__err(err, VS_EDIM,
-                                   "query %zu: query vector has %zu components, the collection has "
-                                   "dim %u",
-                                   i, p[i].dim, c->dim)
-                         : vs__err(err, rc, "query %zu: %s", i, e.message);
-      break;
-    }
-    memcpy(qi, p[i].vector, dim * sizeof(float));
-    if (c->metric == VS_METRIC_COSINE) {
-      float norm = sqrtf(vs__norm_sqr(qi, c->dim));
-      if (!(norm > 0))
-        rc = vs__err(err, VS_EINVAL, "query %zu: a zero query vector has no cosine similarity", i);
-      for (uint32_t j = 0; j < c->dim && rc == VS_OK; j++)
-        qi[j] /= norm;
-    }
-  }
+  /* A bad query fails the batch; vs_search_batch then runs each query
+   * alone, which names the bad one. */
+  for (size_t i = 0; i < nq && rc == VS_OK; i++)
+    rc = query_vector(c, p[i].vector, p[i].dim, q + i * dim, err);
   if (rc)
     goto out;
   rc = vs__vix_acquire(db, txn, c, &v, err);

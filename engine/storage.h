@@ -265,7 +265,10 @@ int vs__utf8_check(const char *s, size_t len);
 int vs__id_check(const vs_id *id, size_t index, vs_error *err);
 /* Encode a checked id into `key` (VS__ID_KEY_MAX bytes); returns its length. */
 size_t vs__id_key(const vs_id *id, uint8_t *key);
-int vs__vector_check(const float *v, size_t dim, uint32_t want, size_t index, vs_error *err);
+/* Check a vector of dim floats against a collection of dim `want`: the
+ * dimension, presence, and every component finite.  Messages begin with
+ * `what`: "point 3: vector", "query vector". */
+int vs__vector_check(const float *v, size_t dim, uint32_t want, const char *what, vs_error *err);
 /* Check a payload: a msgpack map of the kinds vsearch_h documents. */
 int vs__payload_check(const void *p, size_t len, size_t index, vs_error *err);
 

@@ -87,12 +87,12 @@ size_t vs__id_key(const vs_id *id, uint8_t *key) {
   return 1 + id->len;
 }
 
-int vs__vector_check(const float *v, size_t dim, uint32_t want, size_t index, vs_error *err) {
+int vs__vector_check(const float *v, size_t dim, uint32_t want, const char *what, vs_error *err) {
   if (dim != want)
-    return vs__err(err, VS_EDIM, "point %zu: vector has %zu components, the collection has dim %u",
-                   index, dim, want);
+    return vs__err(err, VS_EDIM, "%s has %zu components, the collection has dim %u", what, dim,
+                   want);
   if (want > 0 && v == NULL)
-    return vs__err(err, VS_EINVAL, "point %zu: vector is missing", index);
+    return vs__err(err, VS_EINVAL, "%s is missing", what);
   {
     /* A float is NaN or infinite when its exponent bits are all ones.  One
      * pass without early exit, which the compiler vectorises; the
@@ -108,7 +108,7 @@ int vs__vector_check(const float *v, size_t dim, uint32_t want, size_t index, vs
   }
   for (size_t i = 0; i < dim; i++)
     if (!isfinite(v[i]))
-      return vs__err(err, VS_EINVAL, "point %zu: vector component %zu is %s", index, i,
+      return vs__err(err, VS_EINVAL, "%s component %zu is %s", what, i,
                      isnan(v[i]) ? "NaN" : "infinite");
   return VS_OK;
 }

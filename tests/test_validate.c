@@ -78,17 +78,19 @@ static void test_vectors(void **state) {
   vs_error err = VS_ERROR_INIT;
 
   (void)state;
-  assert_int_equal(vs__vector_check(v, 4, 4, 0, NULL), VS_OK);
-  assert_int_equal(vs__vector_check(v, 3, 4, 0, &err), VS_EDIM);
-  assert_non_null(strstr(err.message, "3 components"));
+  assert_int_equal(vs__vector_check(v, 4, 4, "v", NULL), VS_OK);
+  assert_int_equal(vs__vector_check(v, 3, 4, "point 2: vector", &err), VS_EDIM);
+  assert_string_equal(err.message, "point 2: vector has 3 components, the collection has dim 4");
+  vs_error_clear(&err);
   v[2] = NAN;
-  assert_int_equal(vs__vector_check(v, 4, 4, 0, NULL), VS_EINVAL);
+  assert_int_equal(vs__vector_check(v, 4, 4, "query vector", &err), VS_EINVAL);
+  assert_string_equal(err.message, "query vector component 2 is NaN");
   v[2] = INFINITY;
-  assert_int_equal(vs__vector_check(v, 4, 4, 0, NULL), VS_EINVAL);
+  assert_int_equal(vs__vector_check(v, 4, 4, "v", NULL), VS_EINVAL);
   v[2] = -INFINITY;
-  assert_int_equal(vs__vector_check(v, 4, 4, 0, NULL), VS_EINVAL);
-  assert_int_equal(vs__vector_check(NULL, 4, 4, 0, NULL), VS_EINVAL);
-  assert_int_equal(vs__vector_check(NULL, 0, 0, 0, NULL), VS_OK);
+  assert_int_equal(vs__vector_check(v, 4, 4, "v", NULL), VS_EINVAL);
+  assert_int_equal(vs__vector_check(NULL, 4, 4, "v", NULL), VS_EINVAL);
+  assert_int_equal(vs__vector_check(NULL, 0, 0, "v", NULL), VS_OK);
 }
 
 /* Pack with msgpack-c, then check. */
