@@ -657,7 +657,7 @@ int vs_recommend(vs_db *db, const char *name, const vs_recommend_params *p, vs_h
 
 /* ---- batches --------------------------------------------------------------------------------- */
 
-static int same_shape(const vs_search_params *a, const vs_search_params *b) {
+int vs__search_same_shape(const vs_search_params *a, const vs_search_params *b) {
   if (a->k != b->k || a->ef != b->ef || a->nprobe != b->nprobe || a->exact != b->exact ||
       a->with != b->with || a->filter != b->filter || a->n_payload_fields != b->n_payload_fields)
     return 0;
@@ -673,9 +673,7 @@ static int same_shape(const vs_search_params *a, const vs_search_params *b) {
  * (no filter, exclusions or exact scan), with arguments vs_search would
  * take: the others get vs_search's own answer. */
 static int shared_path(const vs_search_params *p, size_t nq) {
-  if (nq < 2 || p->filter || p->exact || p->k == 0 || p->k > VS_K_MAX || p->ef < 0 ||
-      p->nprobe < 0 || p->ef > VS_EF_MAX || p->nprobe > VS_EF_MAX ||
-      (p->with & ~(unsigned)(VS_GET_VECTOR | VS_GET_PAYLOAD)))
+  if (nq < 2 || p->filter || p->exact || vs__search_check(p, NULL) != VS_OK)
     return 0;
   for (size_t i = 0; i < nq; i++)
     if (p[i].n_exclude)
@@ -709,7 +707,7 @@ int vs_search_batch(vs_db *db, const char *name, const vs_search_params *p, size
       return vs__err(err, rc, "query %zu: %s", i, e.message);
   }
   for (size_t i = 1; i < nq; i++)
-    if (!same_shape(&p[0], &p[i]))
+    if (!vs__search_same_shape(&p[0], &p[i]))
       return vs__err(err, VS_EINVAL,
                      "query %zu differs from query 0 in k, ef, nprobe, exact, with, filter or "
                      "payload fields",

@@ -66,6 +66,13 @@ int vs__hits_make(MDB_txn *txn, const vs__coll *c, vs__scored *top, size_t avail
  * *retries counts the attempts, start it at 0).  Arguments are checked as
  * vs_search and vs_text_search check them, except what those check before
  * the transaction (k, limits, exclusions, weights' values). */
+/* vs_search's checks of its parameters (search.c): k, ef, nprobe, with,
+ * exclusions, payload fields. */
+int vs__search_check(const vs_search_params *p, vs_error *err);
+/* Do two searches share k, ef, nprobe, exact, with, filter and payload
+ * fields, as the queries of one vs_search_batch must (hybrid.c)? */
+int vs__search_same_shape(const vs_search_params *a, const vs_search_params *b);
+
 /* vs_search_batch's shared path (search.c): nq plain searches of one shape
  * (no filter, no exclusions, not exact) in one snapshot, each segment
  * searched once for all of them.  part/cnt receive each query's hits

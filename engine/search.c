@@ -654,17 +654,9 @@ int vs__vector_leg(vs_db *db, MDB_txn *txn, const vs__coll *c, const vs_search_p
   return VS_OK;
 }
 
-int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **hits, size_t *n,
-              vs_search_info *info, vs_error *err) {
-  search_ctx sc;
+int vs__search_check(const vs_search_params *p, vs_error *err) {
   int rc;
 
-  if (hits)
-    *hits = NULL;
-  if (n)
-    *n = 0;
-  if (db == NULL || p == NULL || hits == NULL || n == NULL)
-    return vs__err(err, VS_EINVAL, "database handle, parameters or outputs are NULL");
   if (p->k == 0)
     return vs__err(err, VS_EINVAL, "k must be at least 1");
   if (p->k > VS_K_MAX)
@@ -677,7 +669,21 @@ int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **h
     return vs__err(err, VS_EINVAL, "unknown 'with' flags 0x%x", p->with);
   if ((rc = vs__exclude_check(p->exclude, p->n_exclude, err)))
     return rc;
-  if ((rc = vs__fields_check(p->payload_fields, p->n_payload_fields, err)))
+  return vs__fields_check(p->payload_fields, p->n_payload_fields, err);
+}
+
+int vs_search(vs_db *db, const char *name, const vs_search_params *p, vs_hit **hits, size_t *n,
+              vs_search_info *info, vs_error *err) {
+  search_ctx sc;
+  int rc;
+
+  if (hits)
+    *hits = NULL;
+  if (n)
+    *n = 0;
+  if (db == NULL || p == NULL || hits == NULL || n == NULL)
+    return vs__err(err, VS_EINVAL, "database handle, parameters or outputs are NULL");
+  if ((rc = vs__search_check(p, err)))
     return rc;
   memset(&sc, 0, sizeof(sc));
   sc.p = p;

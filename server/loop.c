@@ -80,6 +80,7 @@
 #include <uv.h>
 
 #include "engine/mpscan.h"
+#include "engine/query.h"
 #include "server/rpc.h"
 
 #define READ_CHUNK (64u << 10)
@@ -415,16 +416,9 @@ int vs__request_run(vs_db *db, const vs_server_config *cfg, const vs__method *m,
 
 /* ---- batches of searches ------------------------------------------------ */
 
+/* Can a and b be one vs_search_batch? */
 static int same_shape(const vs__plain_search *a, const vs__plain_search *b) {
-  const vs_search_params *x = &a->p, *y = &b->p;
-
-  if (strcmp(a->name, b->name) || x->k != y->k || x->ef != y->ef || x->nprobe != y->nprobe ||
-      x->with != y->with || x->n_payload_fields != y->n_payload_fields)
-    return 0;
-  for (size_t i = 0; i < x->n_payload_fields; i++)
-    if (strcmp(x->payload_fields[i], y->payload_fields[i]))
-      return 0;
-  return 1;
+  return strcmp(a->name, b->name) == 0 && vs__search_same_shape(&a->p, &b->p);
 }
 
 static void run_alone(vs_db *db, const vs_server_config *cfg, vs__batch_item *it) {
