@@ -425,63 +425,59 @@ static void run_alone(vs_db *db, const vs_server_config *cfg, vs__batch_item *it
   it->rc = vs__request_run(db, cfg, it->m, it->msgid, it->args, it->zone, it->out);
 }
 
+/* What vs__request_run_batch keeps for one request. */
+typedef struct bslot {
+  vs__plain_search ps;
+  vs__call call;
+  msgpack_packer pk;
+  int state; /* 0: runs alone, 1: plain, not answered yet, 2: answered */
+} bslot;
+
 size_t vs__request_run_batch(vs_db *db, const vs_server_config *cfg, vs__batch_item *it, size_t n) {
-  vs__plain_search *ps = calloc(n, sizeof *ps);
-  vs__call *calls = calloc(n, sizeof *calls);
-  msgpack_packer *pks = calloc(n, sizeof *pks);
+  bslot *sl = calloc(n, sizeof *sl);
   vs_search_params *params = calloc(n, sizeof *params);
   size_t *member = calloc(n, sizeof *member), *off = calloc(n + 1, sizeof *off), together = 0;
-  char *state = calloc(n, 1); /* 0 alone, 1 plain, 2 answered */
 
-  if (!ps || !calls || !pks || !params || !member || !off || !state) {
-    for (size_t i = 0; i < n; i++)
-      run_alone(db, cfg, &it[i]);
-    goto out;
-  }
-  for (size_t i = 0; i < n; i++) {
-    call_begin(&calls[i], &pks[i], db, cfg, it[i].m, it[i].msgid, it[i].args, it[i].zone,
+  for (size_t i = 0; i < n && sl && params && member && off; i++) {
+    call_begin(&sl[i].call, &sl[i].pk, db, cfg, it[i].m, it[i].msgid, it[i].args, it[i].zone,
                it[i].out);
-    state[i] =
-        vs__args_check(&calls[i], it[i].m->args) == VS_OK && vs__search_plain(&calls[i], &ps[i]);
+    sl[i].state = vs__args_check(&sl[i].call, it[i].m->args) == VS_OK &&
+                  vs__search_plain(&sl[i].call, &sl[i].ps);
   }
   /* Group the plain searches by collection and shape, in arrival order. */
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && sl && params && member && off; i++) {
     vs_error err = VS_ERROR_INIT;
     vs_hit *hits = NULL;
     size_t g = 0;
 
-    if (state[i] != 1)
+    if (sl[i].state != 1)
       continue;
     for (size_t j = i; j < n && g < VS_BATCH_MAX; j++)
-      if (state[j] == 1 && same_shape(&ps[i], &ps[j])) {
+      if (sl[j].state == 1 && same_shape(&sl[i].ps, &sl[j].ps)) {
         member[g] = j;
-        params[g++] = ps[j].p;
+        params[g++] = sl[j].ps.p;
       }
-    if (g < 2 || vs_search_batch(db, ps[i].name, params, g, &hits, off, &err) != VS_OK) {
+    if (g < 2 || vs_search_batch(db, sl[i].ps.name, params, g, &hits, off, &err) != VS_OK) {
       for (size_t m = 0; m < g; m++) /* alone, each gets its own answer */
-        state[member[m]] = 0;
+        sl[member[m]].state = 0;
       continue;
     }
     for (size_t m = 0; m < g; m++) {
       size_t j = member[m];
-      vs__pack_hits(&pks[j], hits + off[m], off[m + 1] - off[m], ps[j].p.with, 0);
-      it[j].rc = call_end(&calls[j], cfg, it[j].msgid, VS_OK, it[j].out);
-      state[j] = 2;
+      vs__pack_hits(&sl[j].pk, hits + off[m], off[m + 1] - off[m], sl[j].ps.p.with, 0);
+      it[j].rc = call_end(&sl[j].call, cfg, it[j].msgid, VS_OK, it[j].out);
+      sl[j].state = 2;
     }
     together += g;
     vs_free(hits);
   }
-  for (size_t i = 0; i < n; i++)
-    if (state[i] != 2)
+  for (size_t i = 0; i < n; i++) /* all of them when an allocation failed */
+    if (!sl || sl[i].state != 2)
       run_alone(db, cfg, &it[i]);
-out:
-  free(ps);
-  free(calls);
-  free(pks);
+  free(sl);
   free(params);
   free(member);
   free(off);
-  free(state);
   return together;
 }
 
