@@ -14,31 +14,21 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 import msgpack
 
-VSEARCH = sys.argv[1] if len(sys.argv) > 1 else "build/vsearch"
-FAILURES = []
-CHECKS = 0
+from rpctest import FAILURES, Server, check, summary
+
 
 SAMPLE = re.compile(
     r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
     r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"')
 
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def parse(text):
@@ -93,18 +83,11 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vs_metrics_")
     db = os.path.join(tmp, "db")
     mfile = os.path.join(tmp, "vsearch.prom")
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [VSEARCH, "serve", db, "--listen", "127.0.0.1:0", "--threads", "2", "--no-sync",
-         "--metrics-file", mfile], stdout=subprocess.PIPE, stderr=log)
+    srv = Server(db, "--metrics-file", mfile, threads=2)
     try:
-        line = proc.stdout.readline().decode()
-        if not line.startswith("listening on "):
-            raise SystemExit("server did not start: %r" % line)
-        port = int(line.rsplit(":", 1)[1])
         check(os.path.exists(mfile), "the metrics file is written at start")
 
-        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
         unpacker = msgpack.Unpacker(raw=False)
         pings = 5
         for i in range(pings):
@@ -157,8 +140,7 @@ def main():
         check(not os.path.exists(mfile + ".tmp"), "no temporary file left behind")
 
         sock.close()
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=60)
+        rc, _ = srv.stop()
         check(rc == 0, "the server exits 0 on SIGTERM")
         samples, _ = parse(read_metrics(mfile))
         check(get(samples, "vsearch_connections") == 0, "the final write sees no connection")
@@ -166,15 +148,11 @@ def main():
         check(get(samples, "vsearch_requests_total", method="ping") == pings,
               "the final write keeps the counts")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        srv.kill()
         if FAILURES:
-            log.seek(0)
-            sys.stdout.write(log.read().decode(errors="replace"))
+            sys.stdout.write(srv.log_text())
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks, %d failures" % (CHECKS, len(FAILURES)))
-    return 1 if FAILURES else 0
+    return summary()
 
 
 if __name__ == "__main__":

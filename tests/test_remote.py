@@ -20,23 +20,14 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 
-VSEARCH = sys.argv[1] if len(sys.argv) > 1 else "build/vsearch"
-FAILURES = []
-CHECKS = 0
+from rpctest import Server, check, summary, VSEARCH
+
 DIM = 8
 
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def run(*args):
@@ -44,25 +35,6 @@ def run(*args):
                        timeout=120)
     return p.returncode, p.stdout, p.stderr
 
-
-class Server:
-    def __init__(self, db, *extra):
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [VSEARCH, "serve", db, "--listen", "127.0.0.1:0", "--threads", "2", "--no-sync"]
-            + list(extra),
-            stdout=subprocess.PIPE, stderr=self.log)
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("listening on "):
-            self.proc.kill()
-            raise SystemExit("server did not start: %r" % line)
-        self.addr = line.split()[-1]
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=60)
-        self.log.seek(0)
-        return rc, self.log.read().decode(errors="replace")
 
 
 WORDS = ("apple banana cherry date elder fig grape honey iris jade kiwi lemon mango "
@@ -194,7 +166,7 @@ def test_auth(tmp, db, vecs):
     wrong = os.path.join(tmp, "wrong")
     with open(wrong, "w") as f:
         f.write("not-it\n")
-    srv = Server(db, "--token-file", token)
+    srv = Server(db, "--token-file", token, threads=2)
     try:
         args = ["--vector-file", vecs, "--k", "4", "--json"]
         rc, out, err = run("query", "--connect", srv.addr, "items", *args, "--token-file", token)
@@ -216,7 +188,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vs_test_remote.")
     try:
         db, vecs, texts = make_db(tmp)
-        srv = Server(db)
+        srv = Server(db, threads=2)
         try:
             test_same(srv.addr, db, vecs, texts)
             test_errors(srv.addr, vecs)
@@ -227,8 +199,7 @@ def main():
         test_auth(tmp, db, vecs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks, %d failures" % (CHECKS, len(FAILURES)))
-    return 1 if FAILURES else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -19,42 +19,15 @@ import signal
 import socket
 import time
 import struct
-import subprocess
 import sys
 import tempfile
 
 import msgpack
 
-VSEARCH = sys.argv[1] if len(sys.argv) > 1 else "build/vsearch"
-FAILURES = []
-CHECKS = 0
+from rpctest import Server, check, summary
 
 
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
 
-
-class Server:
-    def __init__(self, db, *extra):
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [VSEARCH, "serve", db, "--listen", "127.0.0.1:0", "--threads", "4", "--no-sync"]
-            + list(extra),
-            stdout=subprocess.PIPE, stderr=self.log)
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("listening on "):
-            raise SystemExit("server did not start: %r" % line)
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=60)
-        self.log.seek(0)
-        return rc, self.log.read().decode(errors="replace")
 
 
 class Client:
@@ -792,8 +765,7 @@ def main():
         test_memory(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks, %d failures" % (CHECKS, len(FAILURES)))
-    return 1 if FAILURES else 0
+    return summary()
 
 
 if __name__ == "__main__":
