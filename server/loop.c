@@ -53,9 +53,9 @@
  * on one OpenMP thread, and OpenBLAS (a Flat segment's matrix product) on
  * one thread: the pool's threads share the cores.  Left to its own pool,
  * OpenBLAS ran a batch on every core beside the other workers: on
- * Fashion-MNIST (`vsearch bench server --spec S`), batching gained 2.9x
- * instead of 3.6x to 4.0x on Flat, and lost 19% on IVF256,Flat instead of
- * gaining 7% to 22%.
+ * Fashion-MNIST (`vsearch bench server --spec S`, measured before this
+ * call was added), batching gained 2.9x instead of 3.6x to 4.0x on Flat,
+ * and lost 19% on IVF256,Flat instead of gaining 7% to 22%.
  *
  * Metrics: with cfg->metrics_file set, a timer on the loop thread formats
  * the statistics in Prometheus text format every METRICS_PERIOD_MS and a
