@@ -76,7 +76,9 @@ int vs__search_same_shape(const vs_search_params *a, const vs_search_params *b);
 /* vs_search_batch's shared path (search.c): nq plain searches of one shape
  * (no filter, no exclusions, not exact) in one snapshot, each segment
  * searched once for all of them.  part/cnt receive each query's hits
- * (vs_free each), single[i] is set for a query left to vs_search. */
+ * (vs_free each), single[i] is set for a query left to vs_search.  On an
+ * error (a bad vector fails the whole call, its message naming no query)
+ * nothing is kept: the caller runs every query alone. */
 int vs__search_shared(vs_db *db, const char *name, const vs_search_params *p, size_t nq,
                       vs_hit **part, size_t *cnt, int *single, vs_error *err);
 
